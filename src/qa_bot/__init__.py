@@ -1,0 +1,16 @@
+"""qa-bot: question answering over your documents, with verified citations.
+
+>>> from qa_bot import answer
+>>> a = answer("Who heads NATO's Military Committee?")
+>>> a.text, a.citations[0].quote
+"""
+
+from .answer import answer, get_bot, stream_answer
+from .config import Settings, get_settings
+from .ingest import ingest
+from .schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit
+
+__all__ = [
+    "Answer", "Chunk", "Citation", "IngestReport", "QABotError", "SearchHit", "Settings",
+    "answer", "get_bot", "get_settings", "ingest", "stream_answer",
+]

@@ -1,0 +1,176 @@
+"""The answer chain: condense follow-up -> retrieve -> generate -> verify citations. Public API: ``answer``, ``stream_answer``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from langchain_core.output_parsers import StrOutputParser
+
+from .citations import REFUSAL_TEXT, is_refusal, verify
+from .config import Settings, get_settings
+from .extractive import compose, score_sentences
+from .prompts import answer_prompt, condense_prompt, format_history, format_passages
+from .retrieval import Retriever
+from .schema import Answer, QABotError, SearchHit
+
+History = Sequence[tuple[str, str]]
+
+# Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
+EXTRACTIVE_MIN_SCORE = 0.45
+_FOLLOW_UP = re.compile(r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I)
+
+
+class Bot:
+    """Everything expensive (embedder, store handle, BM25 mirror, loaded models) is built once and reused."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.retriever = Retriever(settings)
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def model(self, name: str):
+        with self._lock:
+            if name not in self._models:
+                from .generators import get_chat_model
+
+                self._models[name] = get_chat_model(self.settings, name)
+            return self._models[name]
+
+    # --- stages ------------------------------------------------------------------------------------------------
+    def condense(self, question: str, history: History, generator: str) -> str:
+        history = list(history)[-self.settings.history_turns :] if self.settings.history_turns else []
+        if not history:
+            return question
+        if generator == "extractive":
+            # No model to rewrite with: a question that leans on context borrows the previous question's words.
+            if _FOLLOW_UP.search(question) or len(question.split()) <= 4:
+                return f"{question} (follow-up to: {history[-1][0]})"
+            return question
+        chain = condense_prompt | self.model(generator) | StrOutputParser()
+        rewritten = chain.invoke({"history": format_history(history), "question": question}).strip()
+        rewritten = rewritten.split("\n")[0].strip().strip('"').strip()
+        # A rewrite that lost the question (empty, or an answer instead) is worse than none.
+        return rewritten if 3 <= len(rewritten) <= 3 * len(question) + 200 else question
+
+    def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
+        return self.retriever.search(query, top_k or self.settings.top_k)
+
+    def relevant(self, hits: list[SearchHit]) -> bool:
+        best = max((h.dense or 0.0 for h in hits), default=0.0)
+        return best >= self.settings.min_relevance
+
+    # --- the chain ---------------------------------------------------------------------------------------------
+    def run(self, question: str, history: History = (), generator: str | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
+        question = _check_question(question, self.settings)
+        gen = generator or self.settings.resolved_generator()
+        if gen not in ("local", "openai", "extractive"):
+            raise QABotError(f"unknown generator '{gen}' (choose local, openai or extractive)")
+        ans = Answer(question=question, text="", generator=gen)
+        t = time.perf_counter()
+        try:
+            ans.standalone_question = self.condense(question, history, gen)
+            ans.timings["condense"] = _lap(t)
+
+            t = time.perf_counter()
+            hits = self.retrieve(ans.standalone_question, top_k)
+            ans.hits = hits
+            ans.timings["retrieve"] = _lap(t)
+
+            t = time.perf_counter()
+            raw = ""
+            if not hits or not self.relevant(hits):
+                raw = REFUSAL_TEXT
+            elif gen == "extractive":
+                scored = score_sentences(ans.standalone_question, hits, self.retriever.embeddings)
+                raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
+                yield raw
+            else:
+                chain = answer_prompt | self.model(gen) | StrOutputParser()
+                inputs = {"passages": format_passages(hits), "question": ans.standalone_question}
+                for delta in chain.stream(inputs):
+                    raw += delta
+                    yield delta
+            ans.timings["generate"] = _lap(t)
+        except QABotError:
+            raise
+        except Exception as e:
+            from .generators import explain_error
+
+            raise explain_error(e, self.settings) from e
+
+        t = time.perf_counter()
+        if is_refusal(raw):
+            ans.text, ans.refused = REFUSAL_TEXT, True
+        else:
+            checked = verify(raw, hits)
+            if checked.supported_sentences == 0:
+                # Nothing the model said is backed by a passage: it answered from its own knowledge, or guessed.
+                ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
+            else:
+                ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
+        ans.timings["verify"] = _lap(t)
+        yield ans
+
+
+def _lap(t: float) -> float:
+    return round(time.perf_counter() - t, 4)
+
+
+def _check_question(question: str, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise QABotError("the question must be text")
+    q = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
+    if not q:
+        raise QABotError("the question is empty: type a question about the documents")
+    if len(q) > settings.max_question_chars:
+        raise QABotError(f"the question is {len(q):,} characters long; the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)")
+    return q
+
+
+_BOTS: dict[str, Bot] = {}
+_BOTS_LOCK = threading.Lock()
+_MAX_BOTS = 8
+
+
+def get_bot(settings: Settings | None = None) -> Bot:
+    """One ``Bot`` per distinct configuration, reused across calls (model loading is the expensive part)."""
+    settings = settings or get_settings()
+    secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    # model_dump_json masks secrets, so the key's digest is added: a changed key must not reuse a client with the old one.
+    key = settings.model_dump_json() + hashlib.sha256(secret.encode()).hexdigest()
+    with _BOTS_LOCK:
+        if key not in _BOTS:
+            if len(_BOTS) >= _MAX_BOTS:
+                _BOTS.pop(next(iter(_BOTS)))
+            _BOTS[key] = Bot(settings)
+        return _BOTS[key]
+
+
+def clear_bots() -> None:
+    """Forget cached bots (they hold their store open): for callers that delete a store they answered from."""
+    with _BOTS_LOCK:
+        _BOTS.clear()
+
+
+def stream_answer(
+    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
+) -> Iterator[str | Answer]:
+    """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ)."""
+    yield from get_bot(settings).run(question, history or (), generator, top_k)
+
+
+def answer(
+    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
+) -> Answer:
+    """Answer ``question`` from the indexed documents, with verified citations."""
+    final = None
+    for item in stream_answer(question, history, settings=settings, generator=generator, top_k=top_k):
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None
+    return final

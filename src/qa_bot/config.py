@@ -1,0 +1,78 @@
+"""The one configuration object: environment variables (``QA_BOT_*``, ``OPENAI_*``) overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GeneratorName = Literal["auto", "local", "openai", "extractive"]
+EmbedderName = Literal["minilm", "openai"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_BOT_", extra="ignore", validate_assignment=True)
+
+    # --- store ---
+    store_dir: Path = Field(default=PROJECT_ROOT / "vectorstore", description="Embedded Chroma store directory.")
+    collection: str = Field(default="qa_bot", min_length=3, description="Chroma collection name (>= 3 chars).")
+    chroma_host: str | None = Field(default=None, description="Chroma server host; set to use `chroma run` instead of the embedded store.")
+    chroma_port: int = Field(default=8000, description="Chroma server port.")
+
+    # --- ingestion ---
+    chunk_size: int = Field(default=700, ge=100, le=8000, description="Chunk size in characters.")
+    chunk_overlap: int = Field(default=100, ge=0, le=2000, description="Overlap between chunks in characters.")
+    max_file_mb: float = Field(default=50.0, description="Files larger than this are rejected.")
+
+    # --- embeddings ---
+    embedder: EmbedderName = Field(default="minilm", description="`minilm` (offline, packaged ONNX) or `openai`.")
+    embed_batch_size: int = Field(default=8, ge=1, description="Embedding batch size (8 is fastest on 2 cores).")
+    openai_embedding_model: str = Field(default="text-embedding-3-small")
+
+    # --- retrieval ---
+    top_k: int = Field(default=4, ge=1, le=50, description="Passages given to the generator.")
+    fetch_k: int = Field(default=20, ge=1, le=500, description="Candidates fetched from each retriever before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0, description="MMR relevance/diversity trade-off (1 = relevance only).")
+    dedup_threshold: float = Field(default=0.92, description="Cosine above which two passages count as near-duplicates.")
+    min_relevance: float = Field(default=0.20, description="Refuse when the best passage's dense cosine similarity is below this.")
+
+    # --- generation ---
+    generator: GeneratorName = Field(default="auto", description="`auto` = openai if OPENAI_API_KEY/OPENAI_BASE_URL set, else local if installed, else extractive.")
+    openai_model: str = Field(default="gpt-4.1-mini", description="Chat model for the openai generator.")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    request_timeout: float = Field(default=60.0, description="Seconds before a model request times out.")
+    max_retries: int = Field(default=2, ge=0)
+    max_tokens: int = Field(default=300, ge=16, description="Answer length limit in tokens.")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    local_model_path: Path | None = Field(default=None, description="GGUF file for the local generator (default: the packaged Qwen model).")
+    local_threads: int = Field(default=2, ge=1, description="CPU threads for llama.cpp.")
+    local_ctx: int = Field(default=4096, ge=512)
+    cache_dir: Path = Field(default=Path.home() / ".cache" / "qa-bot", description="Where the assembled local model is cached.")
+    max_question_chars: int = Field(default=4000, ge=10, description="Longer questions are rejected.")
+    history_turns: int = Field(default=4, ge=0, description="Conversation turns used to rewrite follow-ups.")
+
+    @property
+    def bm25_dir(self) -> Path:
+        """The BM25 side index lives beside the store it mirrors; a server-backed store gets its own folder."""
+        where = f"{self.chroma_host}_{self.chroma_port}" if self.chroma_host else "local"
+        return self.store_dir / "bm25" / where / self.collection
+
+    def resolved_generator(self) -> str:
+        if self.generator != "auto":
+            return self.generator
+        if self.openai_api_key is not None or self.openai_base_url:
+            return "openai"
+        from importlib.util import find_spec
+
+        return "local" if find_spec("llama_cpp") is not None else "extractive"
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit (non-None) overrides such as CLI flags on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,467 @@
+"""The Gradio web chat: streaming answers with expandable, highlighted sources, uploads, settings and an ``/ask`` API.
+
+Start it with ``python app.py`` or ``qa-bot serve``. Everything a document says is untrusted data: every piece of
+document text (answers quote documents verbatim) is HTML-escaped before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import PROJECT_ROOT, Settings, get_settings
+from .schema import Answer, Citation, IngestReport, QABotError
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
+
+log = logging.getLogger("qa_bot.ui")
+
+GENERATORS = ["extractive", "local", "openai"]
+UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
+EXAMPLES = [
+    "Who heads NATO's Military Committee?",
+    "Which sea were the joint flight drills over?",
+    "What did Stoltenberg and Kishida agree on?",
+]
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+ERROR_PREFIX = "⚠️ "
+HOW_TITLE = "How this was answered"
+DEFAULT_CONCURRENCY = 4  # extractive/openai answers run side by side; the local model is serialised by a lock
+
+# One llama.cpp model instance is shared by every session: one answer at a time may use it.
+_MODEL_LOCKS = {"local": threading.Lock()}
+# Uploads write to the store; one ingestion at a time.
+_INGEST_LOCK = threading.Lock()
+
+CSS = """
+.qa-answer { margin: 0 0 .4em 0; }
+.qa-marker { font-size: .75em; vertical-align: super; font-weight: 600; color: var(--color-accent); }
+.qa-sources { margin-top: .6em; border-top: 1px solid var(--border-color-primary); padding-top: .4em; }
+.qa-sources-title { font-weight: 600; font-size: .9em; margin-bottom: .2em; }
+.qa-source { margin: .25em 0; }
+.qa-source > summary { cursor: pointer; font-size: .9em; }
+.qa-passage { margin: .4em 0 .2em 0; padding: .5em .7em; border-left: 3px solid var(--color-accent); font-size: .88em;
+              background: var(--background-fill-secondary); white-space: normal; }
+.qa-passage mark { background: #ffe58a; color: #000; padding: 0 .1em; }
+.qa-meta { font-size: .8em; opacity: .75; }
+.qa-docs ul { padding-left: 1.1em; margin: .3em 0; }
+.qa-docs li { margin-bottom: .3em; font-size: .9em; }
+.qa-status-ok { color: var(--color-green-600, #15803d); }
+.qa-status-bad { color: var(--color-red-600, #b91c1c); }
+"""
+
+
+# --- HTML rendering (all document text escaped) ------------------------------------------------------------------
+def _esc(text: str) -> str:
+    """HTML-escape and keep line breaks without ever emitting a blank line (which would end the HTML block)."""
+    return html.escape(text or "", quote=True).replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
+
+
+_MARKER_HTML = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+def render_answer_text(text: str, streaming: bool = False) -> str:
+    body = _MARKER_HTML.sub(lambda m: f'<span class="qa-marker">[{m.group(1)}]</span>', _esc(text))
+    cls = "qa-answer qa-streaming" if streaming else "qa-answer"
+    return f'<p class="{cls}">{body}{" ▍" if streaming else ""}</p>'
+
+
+def _passage_with_mark(c: Citation) -> str:
+    """The whole passage, escaped, with the cited span wrapped in <mark>."""
+    passage = c.passage or c.quote
+    s, e = c.start - c.passage_start, c.end - c.passage_start
+    if not (0 <= s <= e <= len(passage)) or passage[s:e] != c.quote:
+        found = passage.find(c.quote)
+        s, e = (found, found + len(c.quote)) if found >= 0 else (0, 0)
+    if e <= s:  # quote not inside the passage (should not happen): show the quote alone, highlighted
+        return f"<mark>{_esc(c.quote)}</mark>"
+    return f"{_esc(passage[:s])}<mark>{_esc(passage[s:e])}</mark>{_esc(passage[e:])}"
+
+
+def render_sources(citations: Sequence[Citation]) -> str:
+    if not citations:
+        return ""
+    items = []
+    for c in citations:
+        fname = Path(c.source).name if c.source else c.doc_id
+        pstart = c.passage_start
+        pend = pstart + len(c.passage or c.quote)
+        items.append(
+            f'<details class="qa-source"><summary><span class="qa-marker">[{c.marker}]</span> '
+            f"<strong>{_esc(c.title or c.doc_id)}</strong> · <code>{_esc(fname)}</code> · chars {c.start}–{c.end}</summary>"
+            f'<blockquote class="qa-passage">{_passage_with_mark(c)}</blockquote>'
+            f'<div class="qa-meta">document <code>{_esc(c.doc_id)}</code> · file {_esc(c.source)} · '
+            f"quote at chars {c.start}–{c.end}, passage at chars {pstart}–{pend}</div></details>"
+        )
+    return f'<div class="qa-sources"><div class="qa-sources-title">Sources</div>{"".join(items)}</div>'
+
+
+def render_answer(a: Answer) -> str:
+    return render_answer_text(a.text) + render_sources(a.citations)
+
+
+def render_how(a: Answer, total: float) -> str:
+    order = ["condense", "retrieve", "generate", "verify"]
+    stages = [k for k in order if k in a.timings] + [k for k in a.timings if k not in order]
+    timings = " · ".join(f"{k} {a.timings[k]:.3f} s" for k in stages)
+    rows = [
+        ("Question", a.question),
+        ("Searched for (standalone question)", a.standalone_question or a.question),
+        ("Generator", a.generator),
+        ("Timings", f"{timings} (total {total:.2f} s)"),
+        ("Passages", f"{len(a.hits)} retrieved, {len({c.chunk_id for c in a.citations})} cited"),
+    ]
+    if a.refused:
+        rows.append(("Result", "refused: the retrieved passages don't support an answer"))
+    for s in a.flagged_sentences:
+        rows.append(("Not supported by the documents (left uncited)", s))
+    return '<ul class="qa-how">' + "".join(f"<li><strong>{_esc(k)}:</strong> {_esc(v)}</li>" for k, v in rows) + "</ul>"
+
+
+def _how_message(content: str, status: str, duration: float | None = None) -> dict:
+    meta: dict[str, Any] = {"title": HOW_TITLE, "status": status}
+    if duration is not None:
+        meta["duration"] = round(duration, 2)
+    return {"role": "assistant", "content": content, "metadata": meta}
+
+
+def _error_message(text: str) -> dict:
+    return {"role": "assistant", "content": ERROR_PREFIX + _esc(text)}
+
+
+# --- chat history -> (question, plain answer) pairs --------------------------------------------------------------
+def message_text(content: Any) -> str:
+    """Text of a message's content in any of Gradio's shapes (str, list of parts, dict part)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        if content.get("type") == "text" or "text" in content:
+            return str(content.get("text", ""))
+        return ""
+    if isinstance(content, (list, tuple)):
+        return "".join(message_text(c) for c in content)
+    return ""
+
+
+_ANSWER_P = re.compile(r'<p class="qa-answer[^"]*">(.*?)</p>', re.S)
+
+
+def plain_answer(rendered: str) -> str:
+    """Recover the answer text (with its [n] markers) from a rendered assistant message."""
+    m = _ANSWER_P.search(rendered)
+    body = m.group(1) if m else rendered
+    body = re.sub(r"<br\s*/?>", "\n", body)
+    body = re.sub(r"<[^>]+>", "", body)
+    return html.unescape(body).replace(" ▍", "").strip()
+
+
+def history_pairs(messages: Sequence[dict] | None) -> list[tuple[str, str]]:
+    """(question, plain answer) pairs from Gradio's messages; failed turns and "how" blocks are left out."""
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for m in messages or []:
+        if not isinstance(m, dict):
+            m = getattr(m, "model_dump", lambda: {})() or vars(m)
+        role = m.get("role")
+        meta = m.get("metadata") or {}
+        text = message_text(m.get("content"))
+        if role == "user":
+            question = text if question is None else f"{question}\n{text}"
+        elif role == "assistant" and question is not None:
+            if meta.get("title"):
+                continue  # the "how this was answered" block
+            if not text.startswith(ERROR_PREFIX) and text.strip():
+                pairs.append((question, plain_answer(text)))
+            question = None
+    return pairs
+
+
+# --- the app -----------------------------------------------------------------------------------------------------
+def answer_to_dict(a: Answer) -> dict:
+    """The JSON shape of the ``/ask`` endpoint."""
+    return {
+        "question": a.question,
+        "text": a.text,
+        "citations": [
+            {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote}
+            for c in a.citations
+        ],
+        "refused": a.refused,
+        "standalone_question": a.standalone_question,
+        "generator": a.generator,
+        "timings": dict(a.timings),
+        "flagged_sentences": list(a.flagged_sentences),
+    }
+
+
+def friendly_error(e: BaseException) -> str:
+    if isinstance(e, QABotError):
+        msg = str(e)
+        return msg[:1].upper() + msg[1:]
+    log.exception("unexpected error while answering")
+    return f"Something went wrong while answering ({type(e).__name__}). The details are in the server log; please try again."
+
+
+class WebApp:
+    """State shared by every browser session: settings, and the seeded store."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.default_generator = self.settings.resolved_generator()
+        self.uploads_dir = self.settings.store_dir / "uploads"
+
+    # --- answering -----------------------------------------------------------------------------------------------
+    def stream(self, question: str, history: Sequence[tuple[str, str]], generator: str | None, top_k: int | None) -> Iterator[str | Answer]:
+        from .answer import stream_answer
+
+        gen = generator or self.default_generator
+        lock = _MODEL_LOCKS.get(gen)
+        if lock is None:
+            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k)
+            return
+        if not lock.acquire(blocking=False):
+            yield ""  # signals "waiting for the model" to the chat
+            lock.acquire()
+        try:
+            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k)
+        finally:
+            lock.release()
+
+    def chat(self, message: str, history: list[dict], generator: str, top_k: float) -> Iterator[list[dict]]:
+        """The ChatInterface function: yields the assistant's messages (how-block + answer) as they grow."""
+        t0 = time.perf_counter()
+        question = message_text(message)
+        if not question.strip():
+            yield [_error_message("Please type a question about the documents (the message was empty).")]
+            return
+        gen = generator if generator in GENERATORS else self.default_generator
+        pending = _how_message(_esc(f"Searching the documents ({gen} generator)…"), "pending")
+        yield [pending]
+        raw = ""
+        stream = self.stream(question, history_pairs(history), gen, int(top_k) if top_k else None)
+        try:
+            for item in stream:
+                if isinstance(item, Answer):
+                    total = time.perf_counter() - t0
+                    yield [_how_message(render_how(item, total), "done", total), {"role": "assistant", "content": render_answer(item)}]
+                    return
+                if item == "" and not raw:
+                    yield [_how_message(_esc("Waiting for the local model: it is answering another question…"), "pending")]
+                    continue
+                raw += item
+                yield [pending, {"role": "assistant", "content": render_answer_text(raw, streaming=True)}]
+        except Exception as e:  # never a stack trace in the chat
+            yield [_error_message(friendly_error(e))]
+        finally:
+            stream.close()  # the stop button closes this generator: free the model at once
+
+    def ask(self, question: str, history: list[list[str]] | None = None, generator: str | None = None, top_k: int | None = None) -> dict:
+        """Answer a question from the indexed documents. Returns text, citations, refused and standalone_question.
+
+        history: earlier turns as [question, answer] pairs; generator: extractive, local or openai (default: the
+        server's); top_k: passages to retrieve.
+        """
+        import gradio as gr
+
+        pairs = [(str(p[0]), str(p[1])) for p in (history or []) if isinstance(p, (list, tuple)) and len(p) >= 2]
+        final = None
+        try:
+            for item in self.stream(question, pairs, generator or None, int(top_k) if top_k else None):
+                if isinstance(item, Answer):
+                    final = item
+        except Exception as e:
+            raise gr.Error(friendly_error(e), print_exception=False) from None
+        assert final is not None
+        return answer_to_dict(final)
+
+    # --- documents -----------------------------------------------------------------------------------------------
+    def registry(self) -> dict:
+        from .embeddings import embedder_id
+        from .store import Store
+
+        return Store(self.settings, embedder_id(self.settings)).open_for_write().registry()
+
+    def documents_html(self) -> str:
+        try:
+            reg = self.registry()
+        except Exception as e:
+            return f'<div class="qa-docs qa-status-bad">{_esc(friendly_error(e))}</div>'
+        if not reg:
+            return '<div class="qa-docs">No documents are indexed yet: upload some.</div>'
+        items = "".join(
+            f"<li><strong>{_esc(d.title or d.doc_id)}</strong><br><small><code>{_esc(Path(d.source).name)}</code> · {d.n_chunks} chunk{'s' if d.n_chunks != 1 else ''}</small></li>"
+            for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())
+        )
+        n = len(reg)
+        return f'<div class="qa-docs"><div><strong>{n} document{"s" if n != 1 else ""} indexed</strong></div><ul>{items}</ul></div>'
+
+    def ensure_seeded(self) -> IngestReport | None:
+        """A new user gets a working bot: an empty store is filled with the bundled seeds/."""
+        if self.registry():
+            return None
+        if not SEEDS_DIR.is_dir():
+            log.warning("the store is empty and no seeds/ folder was found at %s", SEEDS_DIR)
+            return None
+        from .ingest import ingest
+
+        with _INGEST_LOCK:
+            report = ingest([SEEDS_DIR], self.settings, prune=False)
+        log.info("seeded an empty store from %s: %s", SEEDS_DIR, report.summary())
+        return report
+
+    def upload(self, files: list[str] | None, progress=None) -> tuple[str, str]:
+        """Copy uploaded files into <store_dir>/uploads/ and index them. Returns (status html, documents html)."""
+        from .ingest import ingest
+        from .loaders import load_document
+
+        paths = [Path(f) for f in (files or [])]
+        if not paths:
+            return '<div class="qa-status-bad">No files were uploaded.</div>', self.documents_html()
+        bad: list[tuple[str, str]] = []
+        good: list[Path] = []
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        for i, p in enumerate(paths):
+            name = _safe_name(p.name)
+            if progress:
+                progress((i, len(paths) * 2), desc=f"Checking {name}")
+            try:
+                load_document(p, self.settings.max_file_mb)  # a bad file never replaces a good one in uploads/
+            except QABotError as e:
+                bad.append((name, str(e)))
+                continue
+            except Exception as e:
+                bad.append((name, f"{type(e).__name__}: {e}"))
+                continue
+            dest = self.uploads_dir / name
+            shutil.copyfile(p, dest)
+            good.append(dest)
+
+        report = None
+        if good:
+            def on_progress(done: int, total: int, name: str) -> None:
+                if progress:
+                    progress((len(paths) + done, len(paths) + total), desc=f"Indexing {name}" if name else "Indexing done")
+
+            try:
+                with _INGEST_LOCK:
+                    report = ingest(good, self.settings, prune=False, progress=on_progress)
+            except Exception as e:
+                bad.append(("(indexing)", friendly_error(e)))
+            else:
+                bad.extend((Path(f.path).name, f.reason) for f in report.failed)
+                for f in report.failed:  # keep uploads/ in step with the index
+                    Path(f.path).unlink(missing_ok=True)
+        parts = []
+        if report is not None and (report.added or report.updated or report.skipped):
+            ok_names = ", ".join(_esc(p.name) for p in good if str(p) not in {f.path for f in report.failed})
+            parts.append(
+                f'<div class="qa-status-ok">✓ Indexed {ok_names}: {report.added} added, {report.updated} updated, '
+                f"{report.skipped} unchanged ({report.chunks} chunk{'s' if report.chunks != 1 else ''}, {report.seconds:.1f} s). You can ask about them now.</div>"
+            )
+        for name, reason in bad:
+            parts.append(f'<div class="qa-status-bad">✗ Not indexed: {_esc(name)}: {_esc(reason)}</div>')
+        return "".join(parts), self.documents_html()
+
+
+def _safe_name(name: str) -> str:
+    name = Path(name).name.strip().replace("\x00", "")
+    name = re.sub(r"[^\w.\- ]+", "_", name).strip(". ") or "upload.txt"
+    return name[:150]
+
+
+def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
+    import gradio as gr
+
+    app = webapp or WebApp(settings)
+
+    def upload(files: list[str] | None, progress=gr.Progress()):
+        status, docs = app.upload(files, progress)
+        return status, docs, None
+
+    with gr.Blocks(title="qa-bot", fill_height=True) as demo:
+        with gr.Sidebar(label="Settings and documents", open=True, width=340):
+            gr.Markdown("### Settings")
+            generator = gr.Radio(
+                GENERATORS, value=app.default_generator, label="Generator", elem_id="qa-generator",
+                info="extractive: quotes sentences, no LLM, instant · local: Qwen 1.5B on this CPU (~5 s) · openai: needs OPENAI_API_KEY",
+            )
+            top_k = gr.Slider(1, 10, value=min(app.settings.top_k, 10), step=1, label="Passages to retrieve (top-k)", elem_id="qa-topk")
+            gr.Markdown("### Add documents")
+            files = gr.File(
+                label="Upload txt, md, html or pdf", file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", elem_id="qa-upload",
+            )
+            status = gr.HTML(elem_id="qa-upload-status")
+            gr.Markdown("### Indexed documents")
+            docs = gr.HTML("<div>Loading the list…</div>", elem_id="qa-docs")  # filled on page load, so it is never stale
+            refresh = gr.Button("Refresh list", size="sm", elem_id="qa-refresh")
+
+        chatbot = gr.Chatbot(
+            elem_id="qa-chatbot", label="qa-bot", scale=1, height="72vh", latex_delimiters=[], sanitize_html=True, allow_tags=False,
+            buttons=["copy", "copy_all"], placeholder="Ask a question about the indexed documents. Every answer cites its sources.",
+        )
+        gr.ChatInterface(
+            app.chat,
+            chatbot=chatbot,
+            textbox=gr.Textbox(placeholder="Ask about the documents…", show_label=False, elem_id="qa-question", submit_btn=True, stop_btn=True),
+            additional_inputs=[generator, top_k],
+            examples=[[q, None, None] for q in EXAMPLES],
+            title="qa-bot: answers from your documents, with verified sources",
+            api_name="chat",
+            api_description="Chat turn as Gradio messages (for the UI); use /ask for answer text and citations.",
+            fill_height=True,
+        )
+        files.upload(upload, [files], [status, docs, files], concurrency_limit=1, api_visibility="undocumented", show_progress="full")
+        refresh.click(app.documents_html, None, docs, api_visibility="undocumented", queue=False)
+        demo.load(app.documents_html, None, docs, api_visibility="undocumented", queue=False)
+        gr.api(app.ask, api_name="ask")
+    return demo
+
+
+def launch(
+    settings: Settings | None = None, host: str | None = None, port: int | None = None, share: bool = False, seed: bool = True,
+    concurrency: int | None = None, block: bool = True,
+):
+    """Seed an empty store, build the app and serve it (default http://127.0.0.1:7860; GRADIO_SERVER_NAME/PORT apply)."""
+    settings = settings or get_settings()
+    app = WebApp(settings)
+    seeding: dict[str, Any] = {}
+
+    def seed_store() -> None:
+        try:
+            seeding["report"] = app.ensure_seeded()
+        except BaseException as e:  # re-raised in the main thread below
+            seeding["error"] = e
+
+    # Seeding (embedding, mostly native code) overlaps with importing Gradio and building the page.
+    seeder = threading.Thread(target=seed_store, name="qa-bot-seed", daemon=True)
+    if seed:
+        seeder.start()
+    demo = build_demo(webapp=app)
+    if seed:
+        seeder.join()
+        if "error" in seeding:
+            raise seeding["error"]
+        if seeding.get("report") is not None:
+            print(f"empty store: indexed the bundled seeds/ ({seeding['report'].summary()})", flush=True)
+    limit = concurrency or int(os.environ.get("QA_BOT_UI_CONCURRENCY", DEFAULT_CONCURRENCY))
+    demo.queue(default_concurrency_limit=limit)
+    demo.launch(
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+        server_port=port,
+        share=share,
+        prevent_thread_lock=not block,
+        css=CSS,
+        footer_links=["api"],
+        max_file_size=int(settings.max_file_mb * 1024 * 1024),  # bigger uploads are refused before they fill the disk
+    )
+    return demo

@@ -1,0 +1,120 @@
+"""The answer chain on a real store with the extractive generator (no LLM): citations, refusal, follow-ups, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_bot import Answer, QABotError, answer, stream_answer
+from qa_bot.citations import is_supported, support, verify
+from qa_bot.config import Settings
+from qa_bot.schema import Chunk, SearchHit
+from qa_bot.store import Store
+
+AP = "000_c3140845cfbfcf74"
+UNN = "004_da490e2e1cadb964"
+def doc_texts(settings: Settings) -> dict[str, str]:
+    from qa_bot.embeddings import embedder_id
+
+    store = Store(settings, embedder_id(settings)).open_for_read()
+    return {d: store.document_text(d) for d in store.registry()}
+
+
+def assert_citations_exact(a: Answer, settings: Settings) -> None:
+    texts = doc_texts(settings)
+    assert a.citations, a
+    for c in a.citations:
+        assert texts[c.doc_id][c.start : c.end] == c.quote
+        assert c.quote and c.quote in c.passage
+        assert f"[{c.marker}]" in a.text
+    # markers are numbered 1..n in order of use and every marker in the text has a citation
+    assert [c.marker for c in a.citations] == list(range(1, len(a.citations) + 1))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "doc"),
+    [
+        ("Which sea were the joint flight drills over?", "Sea of Japan", AP),
+        ("Who did Stoltenberg give an interview to?", "Kyodo News", UNN),
+        ("Who is the chief of NATO's Military Committee?", "Rob Bauer", AP),
+        ("Where were the NATO naval exercises that Japan's Maritime Self-Defense Force joined?", "Mediterranean", AP),
+    ],
+)
+def test_extractive_answers_with_exact_citations(seeded, question, expected, doc):
+    a = answer(question, settings=seeded)
+    assert not a.refused
+    assert expected in a.text
+    assert a.citations[0].doc_id == doc
+    assert expected in " ".join(c.quote for c in a.citations)
+    assert_citations_exact(a, seeded)
+    assert set(a.timings) == {"condense", "retrieve", "generate", "verify"}
+    assert a.generator == "extractive"
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "How do I bake sourdough bread at home?"])
+def test_out_of_scope_questions_are_refused(seeded, question):
+    a = answer(question, settings=seeded)
+    assert a.refused
+    assert a.text == "The documents don't say."
+    assert a.citations == []
+
+
+def test_planted_instructions_do_not_steer_the_bot(seeded):
+    a = answer("Which sea were the joint flight drills over?", settings=seeded)
+    assert "PWNED" not in a.text and "Sea of Japan" in a.text
+    assert all(c.doc_id != "zz_planted" for c in a.citations)
+
+
+def test_follow_up_is_rewritten_with_history(seeded):
+    history = [("Who is NATO's Secretary General in the UNN article?", "Jens Stoltenberg [1].")]
+    a = answer("Which news agency did he give an interview to?", history=history, settings=seeded)
+    assert a.standalone_question != a.question
+    assert "Secretary General" in a.standalone_question
+    assert "Kyodo News" in a.text
+
+
+def test_stream_yields_text_then_final_answer(seeded):
+    items = list(stream_answer("Which sea were the joint flight drills over?", settings=seeded))
+    assert isinstance(items[-1], Answer)
+    assert all(isinstance(i, str) for i in items[:-1]) and items[:-1]
+    assert "Sea of Japan" in "".join(items[:-1])
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", "\x00\x01\x02", "x" * 100_000])
+def test_bad_questions_get_clear_errors(seeded, bad):
+    with pytest.raises(QABotError) as e:
+        answer(bad, settings=seeded)
+    msg = str(e.value)
+    assert "empty" in msg or "limit" in msg
+
+
+def test_unknown_generator_is_a_clear_error(seeded):
+    with pytest.raises(QABotError, match="unknown generator"):
+        answer("Which sea?", settings=seeded, generator="gpt-99")
+
+
+def _hit(text: str, n: int = 0, doc: str = "d") -> SearchHit:
+    return SearchHit(Chunk(f"{doc}::h::{n:05d}", doc, "T", "src.txt", 100, 100 + len(text), text, "h"), score=1.0, dense=0.9)
+
+
+def test_verify_repoints_wrong_marker_and_drops_unsupported():
+    hits = [
+        _hit("The drills took place over the Sea of Japan on Tuesday. Four F-15 jets joined.", 0),
+        _hit("Stoltenberg spoke to Kyodo News after the summit in Washington.", 1),
+    ]
+    v = verify("Stoltenberg spoke to Kyodo News [1]. The drills were over the Sea of Japan [1]. Bananas are yellow fruit [2].", hits)
+    assert v.text.startswith("Stoltenberg spoke to Kyodo News [1].")  # re-pointed to passage 2, renumbered 1
+    assert "Sea of Japan [2]" in v.text
+    assert "Bananas are yellow fruit." in v.text and "Bananas are yellow fruit [" not in v.text
+    assert v.flagged == ["Bananas are yellow fruit."]
+    assert [c.doc_id for c in v.citations] == ["d", "d"]
+    assert v.citations[0].quote == "Stoltenberg spoke to Kyodo News after the summit in Washington."
+    assert v.citations[0].start == 100 and v.citations[0].end == 100 + len(v.citations[0].quote)
+    assert v.supported_sentences == 2 and v.total_sentences == 3
+
+
+def test_support_check_requires_matching_numbers_and_names():
+    passage = "The joint exercise involved four Japanese F-15 fighter jets and two US F-16s."
+    assert is_supported("The exercise involved four Japanese F-15 jets.", passage)
+    assert not is_supported("The exercise involved six Japanese F-15 jets.", passage)
+    assert not is_supported("The exercise involved four French F-15 jets.", passage)
+    assert support("Completely unrelated claim about cooking pasta.", passage).score < 0.6
