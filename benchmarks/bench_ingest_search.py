@@ -20,6 +20,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import percentile
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = Path("/work/shared/eval/squad_v2_dev/corpus")
 DEFAULT_QUESTIONS = Path("/work/shared/eval/squad_v2_dev/questions_dev.jsonl")
@@ -38,14 +40,6 @@ def current_rss_mb() -> float | None:
         return psutil.Process().memory_info().rss / 2**20
     except ImportError:
         return None
-
-
-def percentile(xs: list[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default)."""
-    s = sorted(xs)
-    pos = (len(s) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def pick_questions(path: Path, n: int) -> list[dict]:

@@ -17,13 +17,14 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from common import free_port, percentile, stop
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -72,21 +73,6 @@ def prepare(store: Path, docs: Path, n: int) -> list[dict]:
     return picked
 
 
-def pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    pos = (len(s) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(s) - 1)
-    return round(s[lo] + (s[hi] - s[lo]) * (pos - lo), 3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_app(store: Path, port: int, log: Path, concurrency: int | None, timeout: float = 180) -> tuple[subprocess.Popen, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "OPENAI_"))}
     env.update(QA_BOT_STORE_DIR=str(store), QA_BOT_GENERATOR="extractive", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
@@ -108,16 +94,6 @@ def start_app(store: Path, port: int, log: Path, concurrency: int | None, timeou
         time.sleep(0.2)
     stop(proc)
     raise RuntimeError(f"the app did not answer within {timeout:.0f} s: {log.read_text(errors='replace')[-1500:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def load(url: str, questions: list[dict], timeout: float) -> dict:
@@ -163,7 +139,7 @@ def load(url: str, questions: list[dict], timeout: float) -> dict:
         "lost": sum(r["status"] == "lost" for r in results),
         "wrong": sum(r["status"] == "wrong" for r in results),
         "references_containing_the_gold_answer": sum(q["reference_has_phrase"] for q in questions),
-        "latency_s": {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "max": max(lat) if lat else None, "min": min(lat) if lat else None},
+        "latency_s": {"p50": round(percentile(lat, 0.5), 3) if lat else None, "p95": round(percentile(lat, 0.95), 3) if lat else None, "max": max(lat) if lat else None, "min": min(lat) if lat else None},
         "wall_s": round(wall, 2),
         "throughput_rps": round(len(lat) / wall, 2) if wall else None,
         "failures": [r for r in results if r["status"] != "ok"][:10],

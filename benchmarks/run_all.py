@@ -28,16 +28,15 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from common import clean_env, free_port, percentile, server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -63,20 +62,6 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No QA_BOT_*/OPENAI_* settings leak in from the calling shell."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "OPENAI_"))}
-    env.update({"GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"})
-    env.update(extra)
-    return env
-
-
 def qa_bot_cmd() -> list[str]:
     exe = Path(PY).parent / "qa-bot"
     return [str(exe)] if exe.exists() else [PY, "-m", "qa_bot.cli"]
@@ -91,15 +76,6 @@ def run(cmd: list[str], env: dict | None = None, timeout: float = 3600, cwd: Pat
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
-
-
-def pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    pos = (len(s) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 # --- processes we start (servers), stopped by their own handle only ------------------------------------------------
@@ -133,43 +109,6 @@ class RSSSampler(threading.Thread):
         self._halt.set()
         self.join(2)
         return round(self.peak / 2**20, 1)
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> float:
-    """Seconds until ``url`` answers 200; raises if the process dies or time runs out."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with code {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return time.perf_counter() - t0
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
-@contextmanager
-def server(cmd: list[str], url: str, env: dict, log_path: Path, timeout: float = 180):
-    """Start ``cmd``, wait until ``url`` answers, yield (proc, seconds to ready); always stopped afterwards."""
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        try:
-            ready = wait_http(url, proc, timeout)
-        except RuntimeError as e:
-            raise RuntimeError(f"{e}; log tail: {log_path.read_text(errors='replace')[-800:]}") from None
-        yield proc, ready
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
 
 
 # --- sections --------------------------------------------------------------------------------------------------------
@@ -281,7 +220,7 @@ def worker_answers(argv: list[str]) -> int:
     res = {
         "generator": a.gen, "questions": len(qs), "timed": len(lat), "errors": errors, "refused": refused,
         "first_answer_s": None if first is None else round(first, 2),
-        "p50_s": None if not lat else round(pct(lat, 0.5), 3), "p95_s": None if not lat else round(pct(lat, 0.95), 3),
+        "p50_s": None if not lat else round(percentile(lat, 0.5), 3), "p95_s": None if not lat else round(percentile(lat, 0.95), 3),
         "mean_s": None if not lat else round(sum(lat) / len(lat), 3),
         "mean_stage_s": {k: round(sum(v) / len(v), 3) for k, v in stages.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -389,8 +328,8 @@ def section_cold_start(work: Path, base: Path, reps: dict[str, int], skip_local:
             walls.append(wall)
             overheads.append(wall - sum(timings.values()))
         out[gen] = {
-            "runs": len(walls), "wall_s": [round(w, 2) for w in walls], "median_wall_s": round(pct(walls, 0.5), 2),
-            "median_startup_overhead_s": round(pct(overheads, 0.5), 2),  # wall minus the answer's own stages
+            "runs": len(walls), "wall_s": [round(w, 2) for w in walls], "median_wall_s": round(percentile(walls, 0.5), 2),
+            "median_startup_overhead_s": round(percentile(overheads, 0.5), 2),  # wall minus the answer's own stages
             "loadavg_1m": loadavg(),
         }
         log(f"cold `qa-bot ask -g {gen}`: median {out[gen]['median_wall_s']} s")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -32,66 +31,103 @@ def free_tcp_port() -> int:
         return s.getsockname()[1]
 
 
-@dataclass
-class LlamaServerProcess:
-    proc: subprocess.Popen
-    port: int
-    log_path: Path
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate gracefully, kill if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
-    def log_tail(self, n: int = 2000) -> str:
+class ServiceProcess:
+    """A real server subprocess (llama.cpp, `chroma run`, the web app) started by ``start_service``."""
+
+    def __init__(self, cmd: list, log_path: Path, ready_url: str, *, what: str, timeout: float = 60.0, env: dict | None = None,
+                 cwd: Path | None = None, headers: dict | None = None) -> None:
+        """Start ``cmd`` and wait until ``ready_url`` answers 200; fail the test with the log's tail otherwise."""
+        import urllib.request
+
+        self.log_path = Path(log_path)
+        with open(self.log_path, "ab") as out:  # a file, not a pipe: an unread pipe fills up and blocks the server
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{what} exited with code {self.proc.returncode} before answering:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(urllib.request.Request(ready_url, headers=headers or {}), timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:  # not listening yet, or an HTTP error while it loads
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"{what} did not answer {ready_url} within {timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def log_tail(self, n: int = 4000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-n:]
         except OSError:
             return ""
 
     def stop(self) -> None:
+        stop_process(self.proc)
+
+    def kill(self) -> None:
+        """Die without warning, as a crashed server does."""
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        try:
-            self.log_path.unlink()
-        except OSError:
-            pass
+            self.proc.kill()
+            self.proc.wait(10)
 
 
-def start_llama_server(model: Path, *, n_ctx: int = 2048, api_key: str | None = None, timeout: float = 60.0) -> LlamaServerProcess:
-    """Start a real llama.cpp OpenAI-compatible server on a free loopback port and wait until /v1/models answers."""
-    import httpx
+class LlamaServerProcess(ServiceProcess):
+    """A real llama.cpp OpenAI-compatible server on a loopback port."""
 
-    port = free_tcp_port()
-    fd, log_name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
-    log = os.fdopen(fd, "wb")  # a file, not a pipe: an unread pipe fills up and blocks the server
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1"]
-    if api_key:
-        cmd += ["--api_key", api_key]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
-    server = LlamaServerProcess(proc, port, Path(log_name))
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            tail = server.log_tail()
-            server.stop()
-            pytest.fail(f"llama_cpp.server exited with code {proc.returncode} before answering:\n{tail}")
-        try:
-            if httpx.get(f"{server.base_url}/models", headers=headers, timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            tail = server.log_tail()
-            server.stop()
-            pytest.fail(f"llama_cpp.server did not answer /v1/models within {timeout:.0f} s:\n{tail}")
-        time.sleep(0.25)
+    def __init__(self, model: Path, *, port: int | None = None, n_ctx: int = 2048, n_threads: int = 1, api_key: str | None = None,
+                 timeout: float = 60.0, log_path: Path | None = None) -> None:
+        self.port = port or free_tcp_port()
+        self._own_log = log_path is None
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
+               "--n_ctx", str(n_ctx), "--n_threads", str(n_threads)]
+        if api_key:
+            cmd += ["--api_key", api_key]
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        super().__init__(cmd, log_path, f"{self.base_url}/models", what="llama_cpp.server", timeout=timeout, headers=headers)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        super().stop()
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
+
+
+class ChromaServer(ServiceProcess):
+    """A real `chroma run` on a loopback port; app processes share it, each with its own folder for the BM25 side index."""
+
+    def __init__(self, path: Path, log_path: Path) -> None:
+        chroma = Path(sys.executable).parent / "chroma"
+        assert chroma.exists(), "the `chroma` CLI ships with chromadb"
+        self.path, self.port = Path(path), free_tcp_port()
+        super().__init__([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.port)], log_path,
+                         f"http://127.0.0.1:{self.port}/api/v2/heartbeat", what="chroma run")
+
+    def settings(self, store_dir: Path):
+        return qa_settings(store_dir, chroma_host="127.0.0.1", chroma_port=self.port)
+
+    def env(self, store_dir: Path) -> dict[str, str]:
+        """One app process's environment: the shared server, its own folder for the BM25 side index."""
+        return qa_clean_env(QA_BOT_CHROMA_HOST="127.0.0.1", QA_BOT_CHROMA_PORT=str(self.port), QA_BOT_STORE_DIR=str(store_dir))
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +148,7 @@ def llama_server(smollm_gguf: Path):
     """Base URL (``http://127.0.0.1:PORT/v1``) of a real llama.cpp server running SmolLM2, shared by the session."""
     if find_spec("uvicorn") is None or find_spec("sse_starlette") is None:
         _skip_or_fail("llama-cpp-python's [server] extra is not installed")
-    server = start_llama_server(smollm_gguf)
+    server = LlamaServerProcess(smollm_gguf)
     try:
         yield server.base_url
     finally:
@@ -125,7 +161,7 @@ def llama_server_factory(smollm_gguf: Path):
     started: list[LlamaServerProcess] = []
 
     def start(**kwargs) -> LlamaServerProcess:
-        server = start_llama_server(smollm_gguf, **kwargs)
+        server = LlamaServerProcess(smollm_gguf, **kwargs)
         started.append(server)
         return server
 
@@ -141,57 +177,15 @@ def llama_server_factory(smollm_gguf: Path):
 # web UI fixtures (tests/test_ui_*.py): `python app.py` in a subprocess on a free port, shared by the UI tests.
 # Self-contained: imports its own modules, so edits to the blocks above can't break it.
 # ====================================================================================================================
-class UIServer:
-    def __init__(self, url: str, store_dir, proc, log) -> None:
-        self.url, self.store_dir, self.proc, self.log = url, store_dir, proc, log
+class UIServer(ServiceProcess):
+    """The web chat started with ``cmd``, ready when its page answers. The caller's QA_BOT_*/OPENAI_*/GRADIO_* are left out."""
 
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+    def __init__(self, cmd: list, store_dir, log, port: int, env_extra: dict | None = None, timeout: float = 120.0) -> None:
+        self.url, self.store_dir = f"http://127.0.0.1:{port}/", store_dir
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "OPENAI_", "GRADIO_"))}
+        env.update(QA_BOT_STORE_DIR=str(store_dir), QA_BOT_GENERATOR="extractive", GRADIO_ANALYTICS_ENABLED="False", **(env_extra or {}))
+        super().__init__(cmd, log, self.url, what="the web app", timeout=timeout, env=env, cwd=Path(__file__).resolve().parents[1])
 
-    def stop(self) -> None:
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-def ui_start_server(cmd: list, store_dir, log, port: int, env_extra: dict | None = None, timeout: float = 120.0) -> UIServer:
-    """Start the web chat with ``cmd``; wait until its page answers. The caller's QA_BOT_*/OPENAI_*/GRADIO_* are left out."""
-    import os
-    import subprocess
-    import time
-    import urllib.request
-    from pathlib import Path
-
-    import pytest
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "OPENAI_", "GRADIO_"))}
-    env.update(QA_BOT_STORE_DIR=str(store_dir), QA_BOT_GENERATOR="extractive", GRADIO_ANALYTICS_ENABLED="False", **(env_extra or {}))
-    out = open(log, "wb")  # a file, not a pipe: an unread pipe would block the server
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
-    out.close()
-    server = UIServer(f"http://127.0.0.1:{port}/", store_dir, proc, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the web app exited with code {proc.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(server.url, timeout=2) as r:
-                if r.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.3)
-    server.stop()
-    pytest.fail(f"the web app did not answer on {server.url} within {timeout:.0f} s:\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="session")
@@ -204,7 +198,7 @@ def ui_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("ui_store")
     port = free_tcp_port()
     app = Path(__file__).resolve().parents[1] / "app.py"
-    server = ui_start_server([sys.executable, str(app)], store, store.parent / "ui_server.log", port, env_extra={"GRADIO_SERVER_PORT": str(port)})
+    server = UIServer([sys.executable, str(app)], store, store.parent / "ui_server.log", port, env_extra={"GRADIO_SERVER_PORT": str(port)})
     yield server
     server.stop()
 

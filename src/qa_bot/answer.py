@@ -107,7 +107,7 @@ class Bot:
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
         else:
-            checked = verify(raw, hits)
+            checked = verify(raw, hits, question=ans.standalone_question)
             if checked.supported_sentences == 0:
                 # Nothing the model said is backed by a passage: it answered from its own knowledge, or guessed.
                 ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged

@@ -29,28 +29,39 @@ REFUSAL_TEXT = "The documents don't say."
 class Support:
     score: float  # share of the sentence's content words present in the passage
     missing_terms: set[str]  # numbers/names stated in the sentence but absent from the passage
+    adds: bool = True  # the passage backs something the sentence adds to the question (not only its restatement)
 
     @property
     def ok(self) -> bool:
-        return self.score >= SUPPORT_THRESHOLD and not self.missing_terms
+        return self.score >= SUPPORT_THRESHOLD and not self.missing_terms and self.adds
 
 
 def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
-def support(sentence: str, passage: str) -> Support:
+def support(sentence: str, passage: str, question: str = "") -> Support:
+    """How well ``passage`` backs ``sentence``.
+
+    With the ``question``: a number the question states ("in May 2022") may be restated without the passage repeating
+    it, and a sentence must add something the passage backs ("Japan is named..." to "Besides Japan, which country...?"
+    adds nothing). Names are never taken from the question: a false premise ("drills with Russian jets") must not pass.
+    """
     claim = strip_markers(sentence)
     toks = content_tokens(claim)
     have = passage_terms(passage)
     if not toks:
-        return Support(0.0, set())
-    score = sum(t in have for t in toks) / len(toks)
-    return Support(score, {t for t in key_terms(claim) if t not in have})
+        return Support(0.0, set(), False)
+    numbers = {t for t in key_terms(question) if t[:1].isdigit()} if question else set()
+    score = sum(t in have or t in numbers for t in toks) / len(toks)
+    missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
+    asked = set(content_tokens(question))
+    adds = not question or any(t in have for t in toks if t not in asked)
+    return Support(score, missing, adds)
 
 
-def is_supported(sentence: str, passage: str) -> bool:
-    return support(sentence, passage).ok
+def is_supported(sentence: str, passage: str, question: str = "") -> bool:
+    return support(sentence, passage, question).ok
 
 
 def is_refusal(text: str) -> bool:
@@ -84,7 +95,7 @@ class Verified:
     total_sentences: int
 
 
-def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | None = None) -> Verified:
+def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | None = None, question: str = "") -> Verified:
     """Check each sentence's markers against the passages; re-point, drop or add markers; renumber in order of use.
 
     ``hits[i]`` is passage ``[i+1]`` as the generator saw it. Citations carry the exact supporting span with offsets
@@ -108,7 +119,7 @@ def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | 
         total += 1
         cited = [int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"[,;]\s*", m.group(1)) if n.strip()]
         cited = [n for n in dict.fromkeys(cited) if n in passages]
-        checks = {n: support(claim, passages[n].chunk.text) for n in passages}
+        checks = {n: support(claim, passages[n].chunk.text, question) for n in passages}
         keep = [n for n in cited if checks[n].ok]
         if not keep:
             # The marker was wrong or missing: cite the passage that does support the sentence, if any.

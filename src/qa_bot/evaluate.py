@@ -155,13 +155,14 @@ def retrieval_scores(relevant: list[bool], n_gold: int = 1, covered: int | None 
 
 
 # --- citations ---------------------------------------------------------------------------------------------------
-def citation_scores(answer_text: str, passages: dict[int, str]) -> dict[str, float | int]:
+def citation_scores(answer_text: str, passages: dict[int, str], question: str = "") -> dict[str, float | int]:
     """ALCE citation recall and precision of one answer, with the project's support check as the judge.
 
     ``passages`` maps each marker number to the passage it cites. Recall: share of answer sentences supported by the
     concatenation of the passages they cite (no citation = unsupported). Precision: share of citations that are
     relevant — a citation is irrelevant when its sentence is unsupported, or when it alone does not support the
-    sentence while the sentence's other citations do without it (ALCE's over-citation rule)."""
+    sentence while the sentence's other citations do without it (ALCE's over-citation rule). Words the answer repeats
+    from ``question`` count as given, as in the answer chain's own check."""
     sentences = cited_sentences = supported = precise = citations = 0
     for s, e in sentence_spans(answer_text):
         sentence = answer_text[s:e]
@@ -173,7 +174,7 @@ def citation_scores(answer_text: str, passages: dict[int, str]) -> dict[str, flo
         citations += len(refs)
         cited_sentences += bool(refs)
         texts = {n: passages.get(n, "") for n in refs}
-        joint = bool(refs) and support(claim, "\n".join(texts.values())).ok
+        joint = bool(refs) and support(claim, "\n".join(texts.values()), question).ok
         supported += joint
         if not joint:
             continue
@@ -181,9 +182,9 @@ def citation_scores(answer_text: str, passages: dict[int, str]) -> dict[str, flo
             precise += 1
             continue
         for n in refs:
-            alone = support(claim, texts[n]).ok
+            alone = support(claim, texts[n], question).ok
             others = "\n".join(t for m, t in texts.items() if m != n)
-            precise += alone or not support(claim, others).ok
+            precise += alone or not support(claim, others, question).ok
     return {
         "sentences": sentences, "supported_sentences": supported, "citations": citations, "precise_citations": precise,
         "recall": supported / sentences if sentences else 0.0, "precision": precise / citations if citations else 0.0,
@@ -235,7 +236,7 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         if item.answers:
             r["retrieval_answer"] = retrieval_scores([h["has_answer"] for h in rows])
     if a is not None and not refused:
-        r["citation"] = citation_scores(text, answer_passages(a))
+        r["citation"] = citation_scores(text, answer_passages(a), a.standalone_question)
     return r
 
 

@@ -26,6 +26,14 @@ _NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
     "ten": "10", "eleven": "11", "twelve": "12", "first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th",
 }
+# A nationality adjective names its country: "American F-16s" is what a passage saying "US F-16s" supports.
+_DEMONYMS = {
+    "american": "us", "u.s": "us", "usa": "us", "japanese": "japan", "british": "uk", "u.k": "uk", "chinese": "china",
+    "russian": "russia", "korean": "korea", "german": "germany", "french": "france", "ukrainian": "ukraine",
+    "european": "europe", "italian": "italy", "australian": "australia", "indian": "india", "canadian": "canada",
+    "spanish": "spain", "polish": "poland", "turkish": "turkey", "dutch": "netherlands", "swedish": "sweden",
+    "finnish": "finland", "norwegian": "norway", "taiwanese": "taiwan", "filipino": "philippines",
+}
 _WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
 _ABBREV = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$")
 _SENT_END = re.compile(r"[.!?。]+[\"'”’)\]]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+|$)|\n+")
@@ -38,7 +46,7 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def norm_token(w: str) -> str:
     w = w.strip("'’-").removesuffix("'s")
-    return _NUMBER_WORDS.get(w) or _stem(w)
+    return _NUMBER_WORDS.get(w) or _DEMONYMS.get(w) or _stem(w)
 
 
 def content_tokens(text: str) -> list[str]:
@@ -67,7 +75,10 @@ def key_terms(text: str) -> set[str]:
 
 def passage_terms(text: str) -> set[str]:
     """Everything a passage can vouch for: stemmed words and numbers as written."""
-    terms = {norm_token(w) for w in words(text)}
+    ws = words(text)
+    terms = {norm_token(w) for w in ws}
+    # "three-day" vouches for "3 days", "Japan-NATO" for "NATO".
+    terms |= {norm_token(part) for w in ws if "-" in w for part in w.split("-") if part}
     terms |= {m.group().rstrip(".,").replace(",", "") for m in re.finditer(r"\b\d[\d,.]*\b", text)}
     return terms
 
