@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .schema import Citation, SearchHit
-from .text import content_tokens, key_terms, passage_terms, sentence_spans
+from .text import content_tokens, content_words, key_terms, norm_token, passage_terms, sentence_spans
 
 SUPPORT_THRESHOLD = 0.6  # share of a sentence's content words found in its passage
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -55,8 +55,9 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     numbers = {t for t in key_terms(question) if t[:1].isdigit()} if question else set()
     score = sum(t in have or t in numbers for t in toks) / len(toks)
     missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
-    asked = set(content_tokens(question))
-    adds = not question or any(t in have for t in toks if t not in asked)
+    # Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?".
+    asked = {norm_token(w, demonyms=False) for w in content_words(question)}
+    adds = not question or any(norm_token(w) in have for w in content_words(claim) if norm_token(w, demonyms=False) not in asked)
     return Support(score, missing, adds)
 
 

@@ -44,14 +44,19 @@ def words(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=65536)
-def norm_token(w: str) -> str:
+def norm_token(w: str, demonyms: bool = True) -> str:
     w = w.strip("'’-").removesuffix("'s")
-    return _NUMBER_WORDS.get(w) or _DEMONYMS.get(w) or _stem(w)
+    return _NUMBER_WORDS.get(w) or (demonyms and _DEMONYMS.get(w)) or _stem(w)
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words, stopwords removed."""
+    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
 
 
 def content_tokens(text: str) -> list[str]:
     """Stemmed, lower-cased, stopwords removed; number words become digits."""
-    return [norm_token(w) for w in words(text) if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
+    return [norm_token(w) for w in content_words(text)]
 
 
 def key_terms(text: str) -> set[str]:
