@@ -185,6 +185,10 @@ def test_seed_eval_writes_every_output(seed_eval):
     assert len(run["results"]) == len(load_questions(SEEDS_QUESTIONS).items)
     assert run["generator"] == "extractive" and run["metrics"]["errors"] == 0
     assert "## Metrics" in (out / "report.md").read_text()
+    # Time to the first streamed text: measured per question, never after the whole answer.
+    for r in run["results"]:
+        assert 0 < r["timings"]["first_text"] <= r["timings"]["total"]
+    assert "| first_text |" in (out / "report.md").read_text()
 
 
 def _thresholds() -> list[tuple[str, str, float]]:

@@ -28,7 +28,7 @@ from .config import PROJECT_ROOT, Settings
 from .schema import Answer, QABotError, SearchHit
 from .text import content_tokens, sentence_spans
 
-STAGES = ("condense", "retrieve", "generate", "verify", "total")
+STAGES = ("condense", "retrieve", "generate", "verify", "first_text", "total")  # first_text: time to the first streamed text
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
@@ -378,13 +378,21 @@ def run_eval(
         for n, item in enumerate(items, 1):
             spans = gold_spans(item, doc_texts)
             t = time.perf_counter()
+            a, err, first = None, None, None
             try:
-                a, err = answer_mod.answer(item.question, item.history, settings=s, generator=generator), None
+                # Streamed, as the chat gets it, so the time to the first text is measured too.
+                for part in answer_mod.stream_answer(item.question, item.history, settings=s, generator=generator):
+                    if first is None:
+                        first = time.perf_counter() - t
+                    if not isinstance(part, str):
+                        a = part
                 consecutive_errors = 0
             except QABotError as e:
                 a, err = None, str(e)
                 consecutive_errors += 1
             r = score_item(item, a, spans, time.perf_counter() - t, err)
+            if a is not None and first is not None:
+                r["timings"]["first_text"] = round(first, 4)
             results.append(r)
             if progress:
                 progress(n, len(items), r)

@@ -51,7 +51,8 @@ DEFINITIONS = """\
   relevant (the sentence is supported, and the citation supports it alone or is needed by the others). Since the bot
   already drops citations this check rejects, precision mostly confirms that verification ran; recall shows how many
   sentences the bot had to leave unsupported.
-* **Latency**: seconds per stage of `answer()` (condense, retrieve, generate, verify) and in total, p50 and p95.
+* **Latency**: seconds per stage of `answer()` (condense, retrieve, generate, verify), time to the first streamed text
+  (`first_text`: what a chat user waits before words appear) and in total, p50 and p95.
 """
 
 
