@@ -17,14 +17,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from common import free_port, percentile, stop
+from common import clean_env, free_port, percentile, server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -73,27 +71,12 @@ def prepare(store: Path, docs: Path, n: int) -> list[dict]:
     return picked
 
 
-def start_app(store: Path, port: int, log: Path, concurrency: int | None, timeout: float = 180) -> tuple[subprocess.Popen, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "OPENAI_"))}
-    env.update(QA_BOT_STORE_DIR=str(store), QA_BOT_GENERATOR="extractive", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+def app_command(store: Path, port: int, concurrency: int | None) -> tuple[list[str], dict[str, str]]:
+    """The web app on the extractive generator, without seeding: (command, environment)."""
+    env = clean_env(QA_BOT_STORE_DIR=str(store), QA_BOT_GENERATOR="extractive")
     if concurrency:
         env["QA_BOT_UI_CONCURRENCY"] = str(concurrency)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "-g", "extractive", "--no-seed"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode}: {log.read_text(errors='replace')[-1500:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                if r.status == 200:
-                    return proc, time.perf_counter() - t0
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop(proc)
-    raise RuntimeError(f"the app did not answer within {timeout:.0f} s: {log.read_text(errors='replace')[-1500:]}")
+    return [sys.executable, "app.py", "--port", str(port), "-g", "extractive", "--no-seed"], env
 
 
 def load(url: str, questions: list[dict], timeout: float) -> dict:
@@ -160,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="qa-load-"))
     port = free_port()
     questions = prepare(tmp / "store", tmp / "docs", n)
-    proc, ready = start_app(tmp / "store", port, tmp / "app.log", a.concurrency)
+    cmd, env = app_command(tmp / "store", port, a.concurrency)
+    url = f"http://127.0.0.1:{port}/"
     try:
-        res = load(f"http://127.0.0.1:{port}/", questions, a.timeout)
+        with server(cmd, url, env, tmp / "app.log") as (_, ready):
+            res = load(url, questions, a.timeout)
     finally:
-        stop(proc)
         log_tail = (tmp / "app.log").read_text(errors="replace")[-2000:]
         shutil.rmtree(tmp, ignore_errors=True)
     res.update(app_ready_s=round(ready, 2), server_concurrency=a.concurrency or "app default", generator="extractive",

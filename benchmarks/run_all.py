@@ -197,20 +197,16 @@ def worker_answers(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     import resource
 
-    from qa_bot import Answer, QABotError, get_settings, stream_answer
+    from qa_bot import QABotError, get_settings
+    from qa_bot.answer import timed_answer
 
     settings = get_settings(store_dir=a.store, chroma_host=None, generator=a.gen)
     qs = json.loads(a.questions)
     lat, ttft, stages, errors, refused, first = [], [], {}, [], 0, None
     for i, q in enumerate(qs):
         t = time.perf_counter()
-        to_text = None
         try:
-            for part in stream_answer(q, settings=settings, generator=a.gen):
-                if to_text is None:
-                    to_text = time.perf_counter() - t
-                if isinstance(part, Answer):
-                    ans = part
+            ans, to_text = timed_answer(q, settings=settings, generator=a.gen)
         except QABotError as e:
             errors.append(str(e)[:300])
             continue

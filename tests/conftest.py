@@ -43,7 +43,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
 
 
 class ServiceProcess:
-    """A real server subprocess (llama.cpp, `chroma run`, the web app) started by ``start_service``."""
+    """A real server subprocess (llama.cpp, `chroma run`, the web app): started on construction, ready when its URL answers."""
 
     def __init__(self, cmd: list, log_path: Path, ready_url: str, *, what: str, timeout: float = 60.0, env: dict | None = None,
                  cwd: Path | None = None, headers: dict | None = None) -> None:

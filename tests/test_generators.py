@@ -14,8 +14,8 @@ import logging
 import os
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
@@ -31,7 +31,6 @@ from qa_bot.schema import QABotError
 
 FAKE_KEY = "sk-FAKEqabot-DoNotLeak-0123456789abcdef"
 LONG_PROMPT = "Write a very long story about a dragon who learns to bake bread. Use many paragraphs."
-
 
 
 def run_concurrently(fn, n: int, timeout: float) -> list:

@@ -164,13 +164,22 @@ def stream_answer(
     yield from get_bot(settings).run(question, history or (), generator, top_k)
 
 
+def timed_answer(
+    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
+) -> tuple[Answer, float]:
+    """The final ``Answer`` and the seconds until the first streamed text arrived (what a chat user waits for)."""
+    t, first, final = time.perf_counter(), None, None
+    for item in stream_answer(question, history, settings=settings, generator=generator, top_k=top_k):
+        if first is None:
+            first = time.perf_counter() - t
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None and first is not None
+    return final, first
+
+
 def answer(
     question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
 ) -> Answer:
     """Answer ``question`` from the indexed documents, with verified citations."""
-    final = None
-    for item in stream_answer(question, history, settings=settings, generator=generator, top_k=top_k):
-        if isinstance(item, Answer):
-            final = item
-    assert final is not None
-    return final
+    return timed_answer(question, history, settings=settings, generator=generator, top_k=top_k)[0]

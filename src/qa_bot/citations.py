@@ -48,7 +48,8 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     adds nothing). Names are never taken from the question: a false premise ("drills with Russian jets") must not pass.
     """
     claim = strip_markers(sentence)
-    toks = content_tokens(claim)
+    claim_words = content_words(claim)
+    toks = [norm_token(w) for w in claim_words]
     have = passage_terms(passage)
     if not toks:
         return Support(0.0, set(), False)
@@ -57,7 +58,7 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
     # Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?".
     asked = {norm_token(w, demonyms=False) for w in content_words(question)}
-    adds = not question or any(norm_token(w) in have for w in content_words(claim) if norm_token(w, demonyms=False) not in asked)
+    adds = not question or any(t in have for w, t in zip(claim_words, toks) if norm_token(w, demonyms=False) not in asked)
     return Support(score, missing, adds)
 
 

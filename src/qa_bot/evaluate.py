@@ -378,20 +378,15 @@ def run_eval(
         for n, item in enumerate(items, 1):
             spans = gold_spans(item, doc_texts)
             t = time.perf_counter()
-            a, err, first = None, None, None
             try:
                 # Streamed, as the chat gets it, so the time to the first text is measured too.
-                for part in answer_mod.stream_answer(item.question, item.history, settings=s, generator=generator):
-                    if first is None:
-                        first = time.perf_counter() - t
-                    if not isinstance(part, str):
-                        a = part
+                (a, first), err = answer_mod.timed_answer(item.question, item.history, settings=s, generator=generator), None
                 consecutive_errors = 0
             except QABotError as e:
-                a, err = None, str(e)
+                a, first, err = None, None, str(e)
                 consecutive_errors += 1
             r = score_item(item, a, spans, time.perf_counter() - t, err)
-            if a is not None and first is not None:
+            if first is not None:
                 r["timings"]["first_text"] = round(first, 4)
             results.append(r)
             if progress:
