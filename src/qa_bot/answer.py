@@ -6,14 +6,17 @@ import hashlib
 import re
 import threading
 import time
+from dataclasses import asdict
 from collections.abc import Iterator, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
 
-from .citations import REFUSAL_TEXT, is_refusal, verify
+from .abstain import Calibrator, compute_signals
+from .citations import REFUSAL_TEXT, is_refusal, strip_markers, verify
 from .config import Settings, get_settings
-from .extractive import compose, score_sentences
-from .prompts import answer_prompt, condense_prompt, format_history, format_passages
+from .evidence import ScoredSentence, score_sentences, select_evidence
+from .extractive import compose
+from .prompts import answer_prompt, as_data, check_prompt, condense_prompt, defang, format_evidence, format_history, format_passages, legacy_answer_prompt
 from .retrieval import Retriever
 from .schema import Answer, QABotError, SearchHit
 
@@ -31,6 +34,7 @@ class Bot:
         self.settings = settings
         self.retriever = Retriever(settings)
         self._models: dict[str, object] = {}
+        self.calibrator = Calibrator.load()
         self._lock = threading.Lock()
 
     def model(self, name: str):
@@ -52,10 +56,12 @@ class Bot:
                 return f"{question} (follow-up to: {history[-1][0]})"
             return question
         chain = condense_prompt | self.model(generator) | StrOutputParser()
-        rewritten = chain.invoke({"history": format_history(history), "question": question}).strip()
+        rewritten = chain.invoke({"history": format_history(history), "question": defang(question)}).strip()
         rewritten = rewritten.split("\n")[0].strip().strip('"').strip()
         # A rewrite that lost the question (empty, or an answer instead) is worse than none.
-        return rewritten if 3 <= len(rewritten) <= 3 * len(question) + 200 else question
+        if not 3 <= len(rewritten) <= 3 * len(question) + 200:
+            return question
+        return drop_given_answer(question, rewritten)
 
     def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
         return self.retriever.search(query, top_k or self.settings.top_k)
@@ -83,38 +89,104 @@ class Bot:
 
             t = time.perf_counter()
             raw = ""
+            evidence: list[SearchHit] = hits
+            scored: list[ScoredSentence] = []
             if not hits or not self.relevant(hits):
                 raw = REFUSAL_TEXT
-            elif gen == "extractive":
-                scored = score_sentences(ans.standalone_question, hits, self.retriever.embeddings)
-                raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
-                yield raw
             else:
-                chain = answer_prompt | self.model(gen) | StrOutputParser()
-                inputs = {"passages": format_passages(hits), "question": ans.standalone_question}
-                for delta in chain.stream(inputs):
-                    raw += delta
-                    yield delta
+                scored = score_sentences(ans.standalone_question, hits, self.retriever.embeddings)
+                if gen == "extractive":
+                    raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
+                    yield raw
+                else:
+                    prompt, inputs, evidence = self.prompt_inputs(ans.standalone_question, hits, scored)
+                    chain = prompt | self.model(gen) | StrOutputParser()
+                    for delta in chain.stream(inputs):
+                        raw += delta
+                        yield delta
             ans.timings["generate"] = _lap(t)
+
+            t = time.perf_counter()
+            self.decide(ans, raw, evidence, hits, scored, gen)
+            ans.timings["verify"] = _lap(t)
         except QABotError:
             raise
         except Exception as e:
             from .generators import explain_error
 
             raise explain_error(e, self.settings) from e
+        yield ans
 
-        t = time.perf_counter()
+    def prompt_inputs(self, question: str, hits: list[SearchHit], scored: list[ScoredSentence]):
+        """The answer prompt, its inputs and the evidence list whose items the answer's citations will point at."""
+        s = self.settings
+        if s.answer_prompt == "legacy":
+            return legacy_answer_prompt, {"passages": format_passages(hits), "question": defang(question)}, hits
+        evidence = hits
+        if s.evidence == "sentences":
+            evidence = select_evidence(scored, hits, max_items=s.evidence_max_items, max_chars=s.evidence_max_chars, window=s.evidence_window) or hits
+        return answer_prompt, {"evidence": format_evidence(evidence), "question": defang(question)}, evidence
+
+    def decide(self, ans: Answer, raw: str, evidence: list[SearchHit], hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
+        """Attribute the raw answer to the evidence, then answer or abstain."""
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
-        else:
-            checked = verify(raw, hits, question=ans.standalone_question)
-            if checked.supported_sentences == 0:
-                # Nothing the model said is backed by a passage: it answered from its own knowledge, or guessed.
-                ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
-            else:
-                ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
-        ans.timings["verify"] = _lap(t)
-        yield ans
+            return
+        question = ans.standalone_question
+        checked = verify(raw, evidence, question=question)
+        if checked.supported_sentences == 0:
+            # Nothing the model said is backed by the evidence: it answered from its own knowledge, or guessed.
+            ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
+            return
+        ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
+        if gen == "extractive" or self.settings.answer_prompt == "legacy":
+            return
+        cited = [c.passage for c in ans.citations]
+        p_yes = self.self_check(question, " ".join(cited), strip_markers(ans.text), gen) if self.settings.self_check else 0.5
+        signals = compute_signals(
+            question, ans.text, cited, [h.chunk.text for h in evidence], self_check=p_yes,
+            support=sum(c.support for c in ans.citations) / len(ans.citations),
+            retrieval=max((h.dense or 0.0 for h in hits), default=0.0), evidence_score=scored[0].score if scored else 0.0,
+        )
+        ans.signals = asdict(signals)
+        ans.draft = ans.text
+        ans.confidence = round(self.calibrator.probability(signals), 4)
+        threshold = self.settings.abstain_threshold if self.settings.abstain_threshold is not None else self.calibrator.threshold
+        if self.settings.abstain == "calibrated" and ans.confidence < threshold:
+            ans.flagged_sentences = [strip_markers(ans.text)]
+            ans.text, ans.refused, ans.citations = REFUSAL_TEXT, True, []
+
+    def self_check(self, question: str, evidence: str, answer_text: str, gen: str) -> float:
+        from .generators import yes_probability
+
+        messages = check_prompt.format_messages(evidence=as_data(evidence), question=defang(question), answer=defang(answer_text))
+        return yes_probability(self.model(gen), messages)
+
+
+# When/how-many follow-ups are the ones a rewrite tends to answer itself ("When will they do that?" -> "When will
+# they hold exercises by the end of the year?"): a time or a quantity the user did not write is cut from the rewrite.
+_TIME_PHRASE = re.compile(
+    r",?\s*\b(?:by|before|until|at|in|on|during|from|since|after)?\s*(?:the\s+)?(?:end|beginning|start|middle|spring|summer|autumn|fall|winter)"
+    r"\s+of\s+(?:the\s+)?(?:year|month|week|decade|century|\d{4})\b"
+    r"|,?\s*\b(?:by|before|until|in|on|during|since|after)?\s*(?:next|this|last|early|late)\s+(?:year|month|week|spring|summer|autumn|fall|winter)\b",
+    re.I,
+)
+
+
+def drop_given_answer(question: str, rewritten: str) -> str:
+    """``rewritten`` without the time or quantity that a when / how-many follow-up asks for, if the user did not write it."""
+    from .answer_types import _DATE, _NUM, question_kind
+
+    kind = question_kind(question)
+    if kind not in ("date", "number"):
+        return rewritten
+    asked = question.lower()
+    patterns = [_TIME_PHRASE, re.compile(_DATE)] if kind == "date" else [re.compile(r"(?<![\w-])" + _NUM + r"(?![\w-])")]
+    out = rewritten
+    for pat in patterns:
+        out = pat.sub(lambda m: m.group() if m.group().strip(" ,").lower() in asked else "", out)
+    out = re.sub(r"\s+([?.,])", r"\1", " ".join(out.split()))
+    return out if len(out) >= 3 else rewritten
 
 
 def _lap(t: float) -> float:

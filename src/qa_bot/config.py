@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=4000, ge=10, description="Longer questions are rejected.")
     history_turns: int = Field(default=4, ge=0, description="Conversation turns used to rewrite follow-ups.")
 
+    # --- answer design (each step can be switched off for the ablation in README "Answer quality") ---
+    answer_prompt: Literal["plain", "legacy"] = Field(default="plain", description="`plain`: one user turn that only asks to answer from the evidence; `legacy`: the old system prompt with refusal rule and [n] duty.")
+    evidence: Literal["sentences", "passages"] = Field(default="sentences", description="`sentences`: the best sentence windows of the retrieved passages; `passages`: whole passages.")
+    evidence_max_items: int = Field(default=4, ge=1, le=20, description="Sentence windows given to the model.")
+    evidence_max_chars: int = Field(default=1000, ge=100, le=20000, description="Total characters of evidence given to the model.")
+    evidence_window: int = Field(default=1, ge=0, le=5, description="Neighbour sentences on each side of an evidence sentence.")
+    abstain: Literal["calibrated", "none"] = Field(default="calibrated", description="`calibrated`: refuse when the fitted P(correct) is below the threshold; `none`: answer whenever the answer is attributable.")
+    abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Override the fitted abstention threshold.")
+    self_check: bool = Field(default=True, description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).")
+
     @property
     def bm25_dir(self) -> Path:
         """The BM25 side index lives beside the store it mirrors; a server-backed store gets its own folder."""

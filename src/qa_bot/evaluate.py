@@ -224,6 +224,8 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         "hits": rows, "gold_spans_found": len(spans),
         "citations": [{"marker": c.marker, "doc_id": c.doc_id, "start": c.start, "end": c.end, "quote": c.quote, "support": c.support} for c in (a.citations if a else [])],
         "flagged_sentences": a.flagged_sentences if a else [],
+        "confidence": a.confidence if a else None, "signals": a.signals if a else {}, "draft": a.draft if a else "",
+        "draft_correct": bool(a and a.draft) and not item.is_impossible and squad.contains(item.answers, a.draft),
         "timings": {**(a.timings if a else {}), "total": round(seconds, 4)},
     }
     if not item.is_impossible and item.gold_docs:
@@ -354,8 +356,12 @@ def run_eval(
     store_dir: Path | None = None,
     progress: Callable[[int, int, dict | None], None] | None = None,
     out_dir: Path | None = None,
+    answerer: Callable[..., tuple[Answer, float]] | None = None,
 ) -> EvalRun:
-    """Index ``docs`` into a fresh temporary store (or ``store_dir``, reused if it holds them) and answer every question."""
+    """Index ``docs`` into a fresh temporary store (or ``store_dir``, reused if it holds them) and answer every question.
+
+    ``answerer(question, history, settings=..., generator=...)`` -> (Answer, seconds to first text) replaces qa-bot's
+    own answer chain, so another system (``benchmarks/peer_langchain_rag.py``) is measured by the same metrics."""
     import importlib
 
     from .config import get_settings
@@ -380,7 +386,7 @@ def run_eval(
             t = time.perf_counter()
             try:
                 # Streamed, as the chat gets it, so the time to the first text is measured too.
-                (a, first), err = answer_mod.timed_answer(item.question, item.history, settings=s, generator=generator), None
+                (a, first), err = (answerer or answer_mod.timed_answer)(item.question, item.history, settings=s, generator=generator), None
                 consecutive_errors = 0
             except QABotError as e:
                 a, first, err = None, None, str(e)
@@ -417,13 +423,18 @@ def default_out_dir(qs: QuestionSet, generator: str) -> Path:
 
 
 def write_outputs(run: EvalRun, out_dir: Path) -> dict[str, Path]:
-    from .report import write_chart, write_markdown
+    from .report import write_chart, write_markdown, write_reliability
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md", "chart": out_dir / "metrics.png"}
     paths["json"].write_text(json.dumps(run.to_dict(), indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     write_markdown(run, paths["markdown"])
     write_chart(run, paths["chart"])
+    judged = [r for r in run.results if r.get("confidence") is not None]
+    if judged:
+        paths["reliability"] = out_dir / "reliability.png"
+        write_reliability([r["confidence"] for r in judged], [int(r["draft_correct"]) for r in judged], paths["reliability"],
+                          f"{run.questions.name}: confidence vs correct draft (n={len(judged)})")
     return paths
 
 

@@ -188,6 +188,78 @@ class LocalChatModel(BaseChatModel):
         )
 
 
+    def yes_probability(self, messages: list[BaseMessage]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the first token of the reply, read from the logits of one forward pass."""
+        import numpy as np
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm, lock = self.llama()
+        try:
+            with lock:
+                template = llm.metadata.get("tokenizer.chat_template")
+                if not template:
+                    raise QABotError(f"the local model {self.model_name} has no chat template")
+                vocab = llm._model  # noqa: SLF001 - the template needs the bos/eos token texts, as llama-cpp-python does
+                eos, bos = vocab.token_eos(), vocab.token_bos()
+                formatter = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=vocab.token_get_text(eos) if eos != -1 else "",
+                    bos_token=vocab.token_get_text(bos) if bos != -1 else "",
+                )
+                prompt = formatter(messages=_to_llama_messages(messages)).prompt
+                tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+                llm.reset()
+                llm.eval(tokens)
+                # Only the last position's logits are computed (logits_all=False): row 0 of the context's output.
+                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)  # noqa: SLF001
+        except QABotError:
+            raise
+        except Exception as e:
+            raise _llama_error(e, self.model_path) from e
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return _yes_share(lambda word: float(sum(probs[t] for t in _single_tokens(llm, word))))
+
+
+def _single_tokens(llm: Any, word: str) -> set[int]:
+    """Token ids that spell ``word`` (as first token of a reply) on their own."""
+    out = set()
+    for variant in (word, " " + word):
+        ids = llm.tokenize(variant.encode(), add_bos=False, special=False)
+        if len(ids) == 1:
+            out.add(ids[0])
+    return out
+
+
+def _yes_share(prob_of: Any) -> float:
+    yes = sum(prob_of(w) for w in ("yes", "Yes", "YES"))
+    no = sum(prob_of(w) for w in ("no", "No", "NO"))
+    return 0.5 if yes + no <= 0 else yes / (yes + no)
+
+
+def yes_probability(model: BaseChatModel, messages: list[BaseMessage]) -> float:
+    """The model's P(yes) for a yes/no question: from logits (local), from the first token's log-probabilities
+    (OpenAI-compatible servers that return them), else 1.0 / 0.0 / 0.5 from the reply text."""
+    import math
+
+    if isinstance(model, LocalChatModel):
+        return model.yes_probability(messages)
+    try:
+        msg = model.bind(logprobs=True, top_logprobs=10, max_tokens=1).invoke(messages)
+    except Exception:
+        # A server that rejects logprobs: the plain reply still says yes or no.
+        msg = model.bind(max_tokens=2).invoke(messages)
+    content = ((msg.response_metadata or {}).get("logprobs") or {}).get("content") or []
+    if content and content[0].get("top_logprobs"):
+        table: dict[str, float] = {}
+        for entry in content[0]["top_logprobs"]:
+            word = str(entry.get("token", "")).strip()
+            table[word] = table.get(word, 0.0) + math.exp(float(entry.get("logprob", -100.0)))
+        return _yes_share(lambda w: table.get(w, 0.0))
+    reply = str(msg.content).strip().lower()
+    return 1.0 if reply.startswith("yes") else 0.0 if reply.startswith("no") else 0.5
+
+
 _CTX_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 

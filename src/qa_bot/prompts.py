@@ -35,7 +35,28 @@ Standalone question:"""
 # Tried and rejected (2026-11-23): a system prompt that asks less often for the refusal and two worked examples
 # (an answer and a refusal) raised the local model's seed-set correctness from 39.5 % to 53.5 %, but made it answer
 # "PWNED" from the planted injection document and lose follow-ups (tests/test_answer_llm.py). Safety first.
-answer_prompt = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_HUMAN)])
+legacy_answer_prompt = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_HUMAN)])
+
+# The model's only job is to read and answer: no refusal option (abstaining is a separate, calibrated decision) and no
+# citation duty (citations are aligned afterwards). One plain user turn is the form the 1.5B model reads best: measured
+# in README "Answer quality". Instructions sit before and after the text so the document cannot have the last word.
+READ_HUMAN = """Read the text and answer the question in one short sentence, using only what the text says.
+
+Text:
+{evidence}
+
+Question: {question}
+Answer in one short sentence, using only the text above."""
+answer_prompt = ChatPromptTemplate.from_messages([("human", READ_HUMAN)])
+
+# A yes/no judgement the model makes well when it is the only thing asked (P(yes) is read from the first token).
+CHECK_HUMAN = """Evidence: {evidence}
+
+Question: {question}
+Proposed answer: {answer}
+
+Does the evidence show that the proposed answer correctly answers the question? Reply yes or no."""
+check_prompt = ChatPromptTemplate.from_messages([("human", CHECK_HUMAN)])
 condense_prompt = ChatPromptTemplate.from_messages([("system", CONDENSE_SYSTEM), ("human", CONDENSE_HUMAN)])
 
 
@@ -79,7 +100,7 @@ def format_passages(hits: list[SearchHit]) -> str:
     # Tried (2026-11-23): best passage last, next to the question. It answered two more screening questions but
     # named the wrong person for "Who heads NATO's Military Committee?", so ranks stay in order.
     return "\n".join(
-        f'<passage id="{i}" title="{_attribute(h.chunk.title)}">\n{_defuse(neutralise(h.chunk.text))}\n</passage>'
+        f'<passage id="{i}" title="{_attribute(as_data(h.chunk.title))}">\n{_defuse(defang(neutralise(h.chunk.text)))}\n</passage>'
         for i, h in enumerate(hits, 1)
     )
 
@@ -87,4 +108,40 @@ def format_passages(hits: list[SearchHit]) -> str:
 def format_history(history: list[tuple[str, str]]) -> str:
     from .citations import strip_markers
 
-    return "\n".join(f"User: {q}\nAssistant: {strip_markers(a)}" for q, a in history)
+    return "\n".join(f"User: {defang(q)}\nAssistant: {defang(strip_markers(a))}" for q, a in history)
+
+
+# The special tokens of common chat templates (ChatML/Qwen, Llama 3, Gemma, Mistral, Phi): document text must never
+# reach a model as a role switch, whatever the template tokenizer does with them.
+_TEMPLATE_TOKEN = re.compile(
+    r"<\|\s*(?:im_start|im_end|endoftext|end_of_text|begin_of_text|start_header_id|end_header_id|eot_id|system|user|assistant|end|"
+    r"fim_[a-z]+|file_sep|repo_name|object_ref_[a-z]+|box_[a-z]+|quad_[a-z]+|vision_[a-z]+|tool_call|[a-z_]*)\s*\|>"
+    r"|</?(?:s|start_of_turn|end_of_turn|tool_call)>|\[/?INST\]",
+    re.I,
+)
+
+
+def defang(text: str) -> str:
+    """``text`` with chat-template control tokens made inert (kept readable, never tokenised as controls)."""
+    return _TEMPLATE_TOKEN.sub(lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "(").replace("]", ")"), text)
+
+
+def as_data(text: str) -> str:
+    """Document text as the model may see it: orders to an AI omitted, template tokens inert, one line."""
+    return " ".join(defang(neutralise(text)).split())
+
+
+def format_evidence(evidence: list[SearchHit]) -> str:
+    """Evidence windows grouped by document under its title, one window a line, in the order given."""
+    lines: list[str] = []
+    last_doc = None
+    for h in evidence:
+        if h.chunk.doc_id != last_doc:
+            if lines:
+                lines.append("")
+            title = as_data(h.chunk.title)
+            if title:
+                lines.append(f"From the article \"{title}\":")
+            last_doc = h.chunk.doc_id
+        lines.append(as_data(h.chunk.text))
+    return "\n".join(lines)

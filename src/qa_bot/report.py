@@ -157,6 +157,15 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
                     f"{d.get('NoAns_exact', 0):.2f} | {d['total']} |"
                 )
         lines += ["", "Raw scorer output (short answers):", "", "```json", __import__("json").dumps(o, indent=2), "```"]
+    judged = [r for r in run.results if r.get("confidence") is not None]
+    if judged:
+        rows = reliability_bins([r["confidence"] for r in judged], [int(r["draft_correct"]) for r in judged])
+        lines += [
+            "", "## Abstention: reliability of the calibrated confidence", "",
+            f"{len(judged)} answers reached the answer/abstain decision (`reliability.png`). Correct = the draft answer,",
+            "before the decision, contains a gold answer (never, for an unanswerable question).", "",
+            "| mean predicted P(correct) | observed share correct | answers |", "|---:|---:|---:|",
+        ] + [f"| {p:.2f} | {o:.2f} | {n} |" for p, o, n in rows]
     wrong = [r for r in run.results if not r["correct"]]
     lines += ["", f"## Misses ({len(wrong)} of {m['n']}; first {min(len(wrong), max_failures)})", ""]
     if wrong:
@@ -210,5 +219,41 @@ def write_chart(run: EvalRun, path: Path) -> None:
     ax2.legend()
     fig.suptitle(f"qa-bot eval: {run.questions.name}, generator {run.generator}, n={m['n']}, k={run.settings['top_k']}")
     fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tuple[float, float, int]]:
+    """(mean predicted, observed share, count) per probability bin that holds any prediction."""
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        sel = [(p, y) for p, y in zip(ps, ys) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if sel:
+            out.append((sum(p for p, _ in sel) / len(sel), sum(y for _, y in sel) / len(sel), len(sel)))
+    return out
+
+
+def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) -> None:
+    """Reliability diagram: predicted P(correct) against the observed share of correct answers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = reliability_bins(ps, ys)
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="answers")
+    for m, f, c in rows:
+        ax.annotate(str(c), (m, f), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("predicted P(correct)")
+    ax.set_ylabel("observed share correct")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

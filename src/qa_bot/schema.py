@@ -81,6 +81,9 @@ class Answer:
     hits: list[SearchHit] = field(default_factory=list)
     flagged_sentences: list[str] = field(default_factory=list)
     error: str | None = None
+    confidence: float | None = None  # calibrated P(the answer is correct), when the generator's answer was judged
+    signals: dict[str, float] = field(default_factory=dict)  # what the abstention decision was based on
+    draft: str = ""  # the attributed answer the decision was about (kept when the bot abstained)
 
     def to_dict(self) -> dict:
         d = asdict(self)
