@@ -24,6 +24,7 @@ History = Sequence[tuple[str, str]]
 
 # Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
 EXTRACTIVE_MIN_SCORE = 0.45
+_QUESTION_FORM = re.compile(r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b", re.I)
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I)
 
 
@@ -59,8 +60,9 @@ class Bot:
         rewritten = chain.invoke({"history": format_history(history), "question": defang(question)}).strip()
         rewritten = rewritten.split("\n")[0].strip().strip('"').strip()
         # A rewrite that lost the question (empty, or an answer instead) is worse than none.
-        if not 3 <= len(rewritten) <= 3 * len(question) + 200:
-            return question
+        if not 3 <= len(rewritten) <= 3 * len(question) + 200 or not _QUESTION_FORM.search(rewritten):
+            # The model answered instead of rewriting: the previous question gives the context instead.
+            return f"{history[-1][0]} {question}"
         return drop_given_answer(question, rewritten)
 
     def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
@@ -89,7 +91,6 @@ class Bot:
 
             t = time.perf_counter()
             raw = ""
-            evidence: list[SearchHit] = hits
             scored: list[ScoredSentence] = []
             if not hits or not self.relevant(hits):
                 raw = REFUSAL_TEXT
@@ -99,7 +100,7 @@ class Bot:
                     raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
                     yield raw
                 else:
-                    prompt, inputs, evidence = self.prompt_inputs(ans.standalone_question, hits, scored)
+                    prompt, inputs = self.prompt_inputs(ans.standalone_question, hits, scored)
                     chain = prompt | self.model(gen) | StrOutputParser()
                     for delta in chain.stream(inputs):
                         raw += delta
@@ -107,7 +108,7 @@ class Bot:
             ans.timings["generate"] = _lap(t)
 
             t = time.perf_counter()
-            self.decide(ans, raw, evidence, hits, scored, gen)
+            self.decide(ans, raw, hits, scored, gen)
             ans.timings["verify"] = _lap(t)
         except QABotError:
             raise
@@ -118,22 +119,24 @@ class Bot:
         yield ans
 
     def prompt_inputs(self, question: str, hits: list[SearchHit], scored: list[ScoredSentence]):
-        """The answer prompt, its inputs and the evidence list whose items the answer's citations will point at."""
+        """The answer prompt and its inputs."""
         s = self.settings
         if s.answer_prompt == "legacy":
-            return legacy_answer_prompt, {"passages": format_passages(hits), "question": defang(question)}, hits
+            return legacy_answer_prompt, {"passages": format_passages(hits), "question": defang(question)}
         evidence = hits
         if s.evidence == "sentences":
             evidence = select_evidence(scored, hits, max_items=s.evidence_max_items, max_chars=s.evidence_max_chars, window=s.evidence_window) or hits
-        return answer_prompt, {"evidence": format_evidence(evidence), "question": defang(question)}, evidence
+        return answer_prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
 
-    def decide(self, ans: Answer, raw: str, evidence: list[SearchHit], hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
-        """Attribute the raw answer to the evidence, then answer or abstain."""
+    def decide(self, ans: Answer, raw: str, hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
+        """Attribute the raw answer to the retrieved passages, then answer or abstain."""
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
             return
         question = ans.standalone_question
-        checked = verify(raw, evidence, question=question)
+        # Attribution reads the whole retrieved passages, not only the windows the model saw: a claim may rest on a
+        # sentence just outside a window. Each citation's quote is still the exact supporting sentence(s).
+        checked = verify(raw, hits, question=question)
         if checked.supported_sentences == 0:
             # Nothing the model said is backed by the evidence: it answered from its own knowledge, or guessed.
             ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
@@ -141,10 +144,10 @@ class Bot:
         ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
         if gen == "extractive" or self.settings.answer_prompt == "legacy":
             return
-        cited = [c.passage for c in ans.citations]
+        cited = [c.quote for c in ans.citations]
         p_yes = self.self_check(question, " ".join(cited), strip_markers(ans.text), gen) if self.settings.self_check else 0.5
         signals = compute_signals(
-            question, ans.text, cited, [h.chunk.text for h in evidence], self_check=p_yes,
+            question, ans.text, cited, [h.chunk.text for h in hits], self_check=p_yes,
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0), evidence_score=scored[0].score if scored else 0.0,
         )

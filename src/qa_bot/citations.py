@@ -88,6 +88,19 @@ def best_quote(sentence: str, passage: str) -> tuple[int, int]:
     return best
 
 
+def _supporting_pair(claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str) -> list[int]:
+    """Two passages from different documents that together support a claim neither supports alone ("both articles
+    say ..."), best single scores first; [] if none."""
+    ranked = sorted(passages, key=lambda n: checks[n].score, reverse=True)[:6]
+    for i, a in enumerate(ranked):
+        for b in ranked[i + 1 :]:
+            if passages[a].chunk.doc_id == passages[b].chunk.doc_id:
+                continue
+            if support(claim, passages[a].chunk.text + "\n" + passages[b].chunk.text, question).ok:
+                return sorted([a, b])
+    return []
+
+
 @dataclass
 class Verified:
     text: str
@@ -127,6 +140,8 @@ def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | 
             # The marker was wrong or missing: cite the passage that does support the sentence, if any.
             best = max(checks, key=lambda n: (checks[n].ok, checks[n].score), default=None)
             keep = [best] if best is not None and checks[best].ok else []
+        if not keep:
+            keep = _supporting_pair(claim, passages, checks, question)
         if keep:
             supported_n += 1
         else:
