@@ -26,22 +26,42 @@ from qa_bot.report import write_reliability
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load(paths: list[Path]) -> tuple[list[list[float]], list[int], list[str]]:
+def load(paths: list[Path], names: list[str]) -> tuple[list[list[float]], list[int], list[str]]:
     xs, ys, ids = [], [], []
     for p in paths:
         for r in json.loads(p.read_text())["results"]:
             sig = r.get("signals") or {}
             if not sig or r.get("error"):
                 continue  # refused before the decision (nothing relevant retrieved, or nothing attributable)
-            xs.append([float(sig[n]) for n in Signals.names()])
+            xs.append([float(sig[n]) for n in names])
             ys.append(int(r["draft_correct"]))
             ids.append(r["id"])
     return xs, ys, ids
 
 
 def probabilities(weights: list[float], bias: float, xs: list[list[float]]) -> list[float]:
-    cal = Calibrator(dict(zip(Signals.names(), weights)), bias, 0.5)
-    return [cal.probability(Signals(*x)) for x in xs]
+    import math
+
+    return [1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, bias + sum(w * v for w, v in zip(weights, x)))))) for x in xs]
+
+
+def replay(path: Path, cal: Calibrator) -> dict[str, float]:
+    """The metrics a results.json would show had ``cal`` made its answer/abstain decisions (exact: the decision is a
+    function of the recorded signals)."""
+    rs = json.loads(path.read_text())["results"]
+    ans = [r for r in rs if not r["is_impossible"]]
+    una = [r for r in rs if r["is_impossible"]]
+
+    def answered(r: dict) -> bool:
+        if not r.get("signals"):
+            return not r["refused"]
+        return cal.probability(Signals(**r["signals"])) >= cal.threshold
+
+    return {
+        "answer_correctness": sum(answered(r) and r["draft_correct"] for r in ans) / max(1, len(ans)),
+        "refusal_accuracy": sum(not answered(r) for r in una) / max(1, len(una)),
+        "false_refusal_rate": sum(not answered(r) for r in ans) / max(1, len(ans)),
+    }
 
 
 def best_threshold(ps: list[float], ys: list[int]) -> tuple[float, float]:
@@ -70,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", nargs="+", type=Path, help="results.json of dev runs made with QA_BOT_ABSTAIN=none")
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--without", nargs="*", default=[], choices=Signals.names(), help="fit without these signals (ablation)")
+    ap.add_argument("--replay", nargs="*", type=Path, default=[], help="results.json files to score with the fitted decision")
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "qa_bot" / "data" / "abstention.json")
     ap.add_argument("--plot", type=Path, default=ROOT / "eval" / "results" / "abstention" / "reliability.png")
     args = ap.parse_args(argv)
@@ -77,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         if "test" in p.as_posix():
             print(f"refusing to fit on {p}: tune on dev data only", file=sys.stderr)
             return 2
-    xs, ys, _ = load(args.results)
+    names = [n for n in Signals.names() if n not in args.without]
+    xs, ys, _ = load(args.results, names)
     if len(set(ys)) < 2:
         print("need both correct and wrong answers to fit", file=sys.stderr)
         return 2
@@ -86,15 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     t, acc = best_threshold(ps, ys)
     cv = cross_validate(xs, ys, args.l2)
     base = max(sum(ys), len(ys) - sum(ys)) / len(ys)
-    cal = Calibrator(dict(zip(Signals.names(), [round(v, 4) for v in w])), round(b, 4), round(t, 4),
+    cal = Calibrator({n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w)} | {n: 0.0 for n in args.without},
+                     round(b, 4), round(t, 4),
                      fitted_on=f"{len(ys)} dev answers ({sum(ys)} correct) from " + ", ".join(p.parent.name for p in args.results))
     args.out.write_text(cal.to_json())
     write_reliability(ps, ys, args.plot, f"abstention model on dev (n={len(ys)})")
     print(f"{len(ys)} answers, {sum(ys)} correct; always-answer accuracy {sum(ys) / len(ys):.3f}, majority {base:.3f}")
     print(f"fitted: dev accuracy {acc:.3f} at threshold {t:.3f}; 5-fold cross-validated accuracy {cv:.3f}")
-    for n, v in zip(Signals.names(), w):
+    for n, v in zip(names, w):
         print(f"  {n:18s} {v:+.3f}")
     print(f"  {'bias':18s} {b:+.3f}")
+    for p in args.replay:
+        m = replay(p, cal)
+        print(f"replay {p}: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in m.items()))
     print(f"wrote {args.out} and {args.plot}")
     return 0
 

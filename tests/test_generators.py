@@ -443,3 +443,31 @@ def test_real_qwen_parts_assemble_verify_and_answer(tmp_path):
     )
     assert "Paris" in reply.content
     unload_local_models()
+
+
+def test_local_yes_probability_reads_the_first_token_and_can_reuse_the_cache(smollm_settings):
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from qa_bot.generators import yes_probability
+
+    model = get_chat_model(smollm_settings, "local")
+    ask = [HumanMessage(content="Is the sky blue on a clear day? Reply yes or no.")]
+    p = yes_probability(model, ask)
+    assert 0.0 <= p <= 1.0 and p != 0.5  # a real distribution over yes/no, not the no-information default
+    assert yes_probability(model, ask) == pytest.approx(p, abs=1e-6)  # same prompt, same logits
+    # A follow-on turn reuses the evaluated prefix and gets the same answer as a fresh evaluation of the whole prompt.
+    reply = model.invoke(ask).content
+    turn = [*ask, AIMessage(content=reply), HumanMessage(content="Are you sure? Reply yes or no.")]
+    fresh = yes_probability(model, turn)
+    yes_probability(model, ask)  # leave a shared prefix in the cache
+    assert yes_probability(model, turn, reuse_cache=True) == pytest.approx(fresh, abs=0.05)
+
+
+def test_yes_probability_through_a_real_openai_compatible_server(llama_server):
+    from langchain_core.messages import HumanMessage
+
+    from qa_bot.generators import yes_probability
+
+    model = get_chat_model(settings(openai_base_url=llama_server, openai_model="smollm2", max_tokens=8), "openai")
+    p = yes_probability(model, [HumanMessage(content="Is water wet? Reply yes or no.")])
+    assert 0.0 <= p <= 1.0

@@ -17,12 +17,18 @@ SUPPORT_THRESHOLD = 0.6  # share of a sentence's content words found in its pass
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _REFUSAL = re.compile(
     r"(documents?|passages?|sources?|context|provided (text|information)|articles?)\s+(do(es)?\s*n[o']t|does not|do not)\s+(say|contain|mention|provide|specify|include|state|answer)"
-    r"|not (mentioned|stated|specified|found|provided|contained) in the (documents?|passages?|sources?|context|articles?)"
+    r"|not (mentioned|stated|specified|found|provided|contained|given) in the (documents?|passages?|sources?|context|articles?|text)"
+    r"|^\W*(the )?text (does not|doesn'?t) (say|mention|specify|state)"
     r"|no (information|mention) (about|on|of|regarding)"
     r"|(can ?no?t|unable to) (answer|find|determine)",
     re.IGNORECASE,
 )
 REFUSAL_TEXT = "The documents don't say."
+# Months and weekdays are dates, like numbers: a date the question gives may be restated ("... visited Tokyo in June").
+_CALENDAR = frozenset(
+    norm_token(w) for w in "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
 
 
 @dataclass
@@ -53,7 +59,7 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     have = passage_terms(passage)
     if not toks:
         return Support(0.0, set(), False)
-    numbers = {t for t in key_terms(question) if t[:1].isdigit()} if question else set()
+    numbers = {t for t in key_terms(question) if t[:1].isdigit() or t in _CALENDAR} if question else set()
     score = sum(t in have or t in numbers for t in toks) / len(toks)
     missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
     # Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?".
@@ -89,13 +95,11 @@ def best_quote(sentence: str, passage: str) -> tuple[int, int]:
 
 
 def _supporting_pair(claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str) -> list[int]:
-    """Two passages from different documents that together support a claim neither supports alone ("both articles
-    say ..."), best single scores first; [] if none."""
+    """Two passages that together support a claim neither supports alone ("both articles say ...", or two facts from
+    neighbouring chunks), best single scores first; [] if none."""
     ranked = sorted(passages, key=lambda n: checks[n].score, reverse=True)[:6]
     for i, a in enumerate(ranked):
         for b in ranked[i + 1 :]:
-            if passages[a].chunk.doc_id == passages[b].chunk.doc_id:
-                continue
             if support(claim, passages[a].chunk.text + "\n" + passages[b].chunk.text, question).ok:
                 return sorted([a, b])
     return []

@@ -188,8 +188,11 @@ class LocalChatModel(BaseChatModel):
         )
 
 
-    def yes_probability(self, messages: list[BaseMessage]) -> float:
-        """P(yes) / (P(yes) + P(no)) for the first token of the reply, read from the logits of one forward pass."""
+    def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
+        """P(yes) / (P(yes) + P(no)) for the first token of the reply, read from the logits of one forward pass.
+
+        ``reuse_cache``: keep the evaluated prefix this prompt shares with the previous call (a follow-on turn of the
+        conversation just generated), so only the new tokens are processed."""
         import numpy as np
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -208,8 +211,14 @@ class LocalChatModel(BaseChatModel):
                 )
                 prompt = formatter(messages=_to_llama_messages(messages)).prompt
                 tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-                llm.reset()
-                llm.eval(tokens)
+                keep = 0
+                if reuse_cache:
+                    for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1]):
+                        if old != new:
+                            break
+                        keep += 1
+                llm.n_tokens = keep
+                llm.eval(tokens[keep:])
                 # Only the last position's logits are computed (logits_all=False): row 0 of the context's output.
                 logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)  # noqa: SLF001
         except QABotError:
@@ -237,13 +246,13 @@ def _yes_share(prob_of: Any) -> float:
     return 0.5 if yes + no <= 0 else yes / (yes + no)
 
 
-def yes_probability(model: BaseChatModel, messages: list[BaseMessage]) -> float:
+def yes_probability(model: BaseChatModel, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
     """The model's P(yes) for a yes/no question: from logits (local), from the first token's log-probabilities
     (OpenAI-compatible servers that return them), else 1.0 / 0.0 / 0.5 from the reply text."""
     import math
 
     if isinstance(model, LocalChatModel):
-        return model.yes_probability(messages)
+        return model.yes_probability(messages, reuse_cache)
     try:
         msg = model.bind(logprobs=True, top_logprobs=10, max_tokens=1).invoke(messages)
     except Exception:

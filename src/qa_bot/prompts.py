@@ -38,15 +38,17 @@ Standalone question:"""
 legacy_answer_prompt = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_HUMAN)])
 
 # The model's only job is to read and answer: no refusal option (abstaining is a separate, calibrated decision) and no
-# citation duty (citations are aligned afterwards). One plain user turn is the form the 1.5B model reads best: measured
-# in README "Answer quality". Instructions sit before and after the text so the document cannot have the last word.
-READ_HUMAN = """Read the text and answer the question in one short sentence, using only what the text says.
+# citation duty (citations are aligned afterwards). One plain user turn is the form the 1.5B model reads best, and a short
+# phrase copied from the text beats "one short sentence": asked for a sentence, it restates the question and fills the
+# slot with the wrong entity ("Japan's repeated ballistic missile launches ..."; the text says North Korea's). Measured
+# on 11 dev questions: phrase 7/7 answerable right vs sentence 3/7; README "Answer quality" has the full comparison.
+READ_HUMAN = """Read the text and answer the question with a short phrase copied from the text.
 
 Text:
 {evidence}
 
 Question: {question}
-Answer in one short sentence, using only the text above."""
+Short answer (a few words from the text):"""
 answer_prompt = ChatPromptTemplate.from_messages([("human", READ_HUMAN)])
 
 # A yes/no judgement the model makes well when it is the only thing asked (P(yes) is read from the first token).
