@@ -60,6 +60,15 @@ def compute_signals(
     )
 
 
+def confidence_words(p: float) -> str:
+    """The calibrated P(correct) in plain words for people (the numbers stay in the Answer)."""
+    if p >= 0.85:
+        return f"high confidence ({p:.0%} likely correct)"
+    if p >= 0.6:
+        return f"medium confidence ({p:.0%} likely correct)"
+    return f"low confidence ({p:.0%} likely correct)"
+
+
 def _unit(x: float) -> float:
     return 0.0 if x != x else min(1.0, max(0.0, float(x)))  # NaN -> 0
 

@@ -156,7 +156,6 @@ class Bot:
         ans.confidence = round(self.calibrator.probability(signals), 4)
         threshold = self.settings.abstain_threshold if self.settings.abstain_threshold is not None else self.calibrator.threshold
         if self.settings.abstain == "calibrated" and ans.confidence < threshold:
-            ans.flagged_sentences = [strip_markers(ans.text)]
             ans.text, ans.refused, ans.citations = REFUSAL_TEXT, True, []
 
     def self_check(self, question: str, evidence: str, answer_text: str, gen: str) -> float:

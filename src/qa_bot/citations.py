@@ -76,22 +76,25 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text)) or not strip_markers(text).strip()
 
 
-def best_quote(sentence: str, passage: str) -> tuple[int, int]:
-    """Offsets (within the passage) of the passage sentence, or pair of adjacent sentences, that best supports ``sentence``."""
+def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, int]:
+    """Offsets (within the passage) of the passage sentence, or pair of adjacent sentences, that best supports ``sentence``.
+
+    With the ``question``, its words break ties between sentences that contain the claim: a short answer ("Asia") is
+    quoted from the sentence that attaches it to what was asked, not from the first sentence that happens to name it."""
     claim = set(content_tokens(strip_markers(sentence)))
+    asked = set(content_tokens(question)) - claim
     spans = sentence_spans(passage)
     if not spans:
         return 0, len(passage)
-    best, best_score = spans[0], -1.0
-    windows = [(s, e) for s, e in spans] + [(spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
-    for s, e in windows:
+    def score(s: int, e: int) -> tuple[int, float]:
         toks = set(content_tokens(passage[s:e]))
-        hit = len(claim & toks)
-        # Prefer the shortest window that covers the claim: a pair only wins when it adds coverage.
-        score = hit - 0.01 * len(toks)
-        if score > best_score:
-            best, best_score = (s, e), score
-    return best
+        return len(claim & toks), 0.5 * len(asked & toks) - 0.01 * len(toks)
+
+    single = max(spans, key=lambda w: score(*w))
+    # A pair of adjacent sentences only wins when it covers more of the claim than any single sentence.
+    pairs = [(spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
+    pair = max(pairs, key=lambda w: score(*w), default=None)
+    return pair if pair is not None and score(*pair)[0] > score(*single)[0] else single
 
 
 def _supporting_pair(claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str) -> list[int]:
@@ -155,7 +158,7 @@ def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | 
             new = order.setdefault(n, len(order) + 1)
             marks.append(f"[{new}]")
             if n not in quotes or checks[n].score > quotes[n][3]:
-                qs, qe = best_quote(claim, passages[n].chunk.text)
+                qs, qe = best_quote(claim, passages[n].chunk.text, question)
                 quotes[n] = (qs, qe, claim, checks[n].score)
         body = claim.rstrip()
         tail = ""

@@ -97,6 +97,12 @@ def print_answer(a, show_sources: bool = True) -> None:
             console.print(f'    "{c.quote}"', highlight=False, markup=False, style="dim")
     for s in a.flagged_sentences:
         console.print(f"[yellow]unsupported by the documents:[/yellow] {s}", highlight=False)
+    if a.confidence is not None and not a.refused:
+        from .abstain import confidence_words
+
+        console.print(f"[dim]{confidence_words(a.confidence)}[/dim]", highlight=False)
+    elif a.refused and a.draft:
+        console.print(f"[dim](a draft answer was withheld: too unlikely to be right, {a.confidence:.0%})[/dim]", highlight=False)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -105,7 +105,12 @@ def render_sources(citations: Sequence[Citation]) -> str:
 
 
 def render_answer(a: Answer) -> str:
-    return render_answer_text(a.text) + render_sources(a.citations)
+    confidence = ""
+    if a.confidence is not None and not a.refused:
+        from .abstain import confidence_words
+
+        confidence = f'<p class="qa-confidence">{_esc(confidence_words(a.confidence))}</p>'
+    return render_answer_text(a.text) + confidence + render_sources(a.citations)
 
 
 def render_how(a: Answer, total: float) -> str:
@@ -119,6 +124,10 @@ def render_how(a: Answer, total: float) -> str:
         ("Timings", f"{timings} (total {total:.2f} s)"),
         ("Passages", f"{len(a.hits)} retrieved, {len({c.chunk_id for c in a.citations})} cited"),
     ]
+    if a.confidence is not None:
+        from .abstain import confidence_words
+
+        rows.append(("Confidence", confidence_words(a.confidence) + ("" if not a.refused else ": below the threshold, so the draft answer was withheld")))
     if a.refused:
         rows.append(("Result", "refused: the retrieved passages don't support an answer"))
     for s in a.flagged_sentences:
@@ -201,6 +210,7 @@ def answer_to_dict(a: Answer) -> dict:
         "generator": a.generator,
         "timings": dict(a.timings),
         "flagged_sentences": list(a.flagged_sentences),
+        "confidence": a.confidence,
     }
 
 
