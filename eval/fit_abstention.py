@@ -20,17 +20,26 @@ import random
 import sys
 from pathlib import Path
 
-from qa_bot.abstain import Calibrator, Signals, fit_logistic
+from qa_bot.abstain import Calibrator, Signals, answer_type_match, fit_logistic
 from qa_bot.report import write_reliability
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def signals_of(r: dict) -> dict[str, float]:
+    """The recorded signals, with those that are a pure function of question and draft recomputed by today's code (a
+    fix to such a signal needs no new model run)."""
+    sig = dict(r.get("signals") or {})
+    if sig:
+        sig["type_match"] = answer_type_match(r["standalone_question"] or r["question"], r["draft"])
+    return sig
 
 
 def load(paths: list[Path], names: list[str]) -> tuple[list[list[float]], list[int], list[str]]:
     xs, ys, ids = [], [], []
     for p in paths:
         for r in json.loads(p.read_text())["results"]:
-            sig = r.get("signals") or {}
+            sig = signals_of(r)
             if not sig or r.get("error"):
                 continue  # refused before the decision (nothing relevant retrieved, or nothing attributable)
             xs.append([float(sig[n]) for n in names])
@@ -55,7 +64,7 @@ def replay(path: Path, cal: Calibrator) -> dict[str, float]:
     def answered(r: dict) -> bool:
         if not r.get("signals"):
             return not r["refused"]
-        return cal.probability(Signals(**r["signals"])) >= cal.threshold
+        return cal.probability(Signals(**signals_of(r))) >= cal.threshold
 
     return {
         "answer_correctness": sum(answered(r) and r["draft_correct"] for r in ans) / max(1, len(ans)),

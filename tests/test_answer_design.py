@@ -132,3 +132,23 @@ def test_signals_see_wrong_type_and_missing_question_terms():
 )
 def test_a_rewrite_never_answers_the_follow_up_itself(question, rewrite, expected):
     assert drop_given_answer(question, rewrite) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "match"),
+    [
+        ("Over which sea did the jets fly?", "Sea of Japan [1]", 1.0),  # the answer may repeat the question's words
+        ("On what day of the week did they meet?", "Thursday [1]", 1.0),
+        ("When will Japan hold the meeting?", "Next spring [1]", 1.0),
+        ("How many F-15s took part?", "Four [1]", 1.0),
+        ("How many F-15s took part?", "F-15 jets [1]", 0.0),  # "15" is part of a name, not a count
+        ("How many ballistic missiles were launched?", "Repeated [1]", 0.0),
+        ("Who is Japan's foreign minister?", "Japanese defense minister [1]", 0.0),  # a nationality is not a name
+        ("Who heads the committee?", "Rob Bauer [1]", 1.0),
+        ("Why did they meet?", "To step up cooperation [1]", 1.0),
+    ],
+)
+def test_answer_type_match(question, answer, match):
+    from qa_bot.abstain import answer_type_match
+
+    assert answer_type_match(question, answer) == match

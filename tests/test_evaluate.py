@@ -209,3 +209,23 @@ def test_seed_eval_meets_threshold(seed_eval, bound, metric, limit):
 def test_seed_eval_gate_exit_code(seed_eval):
     proc, _ = seed_eval
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+# --- the peer (benchmarks/peer_langchain_rag.py) goes through the same metrics ---------------------------------------
+def test_peer_langchain_recipe_is_scored_by_the_same_evaluation(smollm_gguf, tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from peer_langchain_rag import RAG_PROMPT, peer_answer
+    finally:
+        sys.path.pop(0)
+    from qa_bot.config import Settings
+    from qa_bot.evaluate import run_eval
+
+    assert "If you don't know the answer, just say that you don't know" in RAG_PROMPT.messages[0].prompt.template
+    settings = Settings(local_model_path=smollm_gguf, max_tokens=32, local_ctx=2048, openai_api_key=None, openai_base_url=None)
+    run = run_eval(SEEDS_QUESTIONS, generator="local", limit=3, settings=settings, store_dir=tmp_path / "store", answerer=peer_answer)
+    assert len(run.results) == 3 and not any(r["error"] for r in run.results)
+    for r in run.results:
+        assert r["hits"] and len(r["hits"]) == 4  # top-4 similarity search over the same store
+        assert r["citations"] == [] and r["confidence"] is None  # the recipe neither cites nor calibrates
+    assert run.metrics["n"] == 3 and "total" in run.metrics["latency"]

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from .answer_types import question_kind, typed_span
+
+from .answer_types import _DATE, _MONTH, _NUM, _NUM_WORDS, question_kind
 from .citations import strip_markers
 from .evidence import QUESTION_FORM
 from .schema import QABotError
-from .text import content_tokens, key_terms, passage_terms
+from .text import DEMONYMS, STOPWORDS, content_tokens, key_terms, passage_terms
 
 
 @dataclass
@@ -45,9 +47,7 @@ def compute_signals(
     question: str, answer_text: str, cited_evidence: list[str], all_evidence: list[str], *, self_check: float,
     support: float, retrieval: float, evidence_score: float,
 ) -> Signals:
-    claim = strip_markers(answer_text)
-    kind = question_kind(question)
-    type_match = 1.0 if kind == "other" else float(typed_span(question, claim, kind) is not None)
+    type_match = answer_type_match(question, answer_text)
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
     cited = set().union(*(passage_terms(t) for t in cited_evidence)) if cited_evidence else set()
     coverage = len(q_tokens & cited) / len(q_tokens) if q_tokens else 1.0
@@ -67,6 +67,31 @@ def confidence_words(p: float) -> str:
     if p >= 0.6:
         return f"medium confidence ({p:.0%} likely correct)"
     return f"low confidence ({p:.0%} likely correct)"
+
+
+_NUMBER = re.compile(rf"(?<![\w-]){_NUM}(?![\w-])|{_NUM_WORDS}|\b(?:a|one) (?:few|couple|dozen|pair)\b", re.I)
+_TIME = re.compile(
+    rf"{_DATE}|\b{_MONTH}\b|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|"
+    r"spring|summer|autumn|fall|winter|year|month|week|day|decade|century|era|period|morning|evening|night|"
+    r"before|after|during|since|until|ago)s?\b",
+    re.I,
+)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*")
+
+
+def answer_type_match(question: str, answer_text: str) -> float:
+    """1.0 when the answer holds what the question asks for: a number for "how many", a date or time word for "when", a
+    name (a capitalised word that is not a nationality) for "who" and "where"; 1.0 for other questions."""
+    claim = strip_markers(answer_text)
+    kind = question_kind(question)
+    if kind == "number":
+        return float(bool(_NUMBER.search(claim)))
+    if kind == "date":
+        return float(bool(_TIME.search(claim)))
+    if kind in ("name", "place"):
+        names = [w.lower().rstrip(".'’s") for w in _CAPITALISED.findall(claim)]
+        return float(any(w not in STOPWORDS and w not in DEMONYMS for w in names))
+    return 1.0
 
 
 def _unit(x: float) -> float:

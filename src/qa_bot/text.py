@@ -27,7 +27,7 @@ _NUMBER_WORDS = {
     "ten": "10", "eleven": "11", "twelve": "12", "first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th",
 }
 # A nationality adjective names its country: "American F-16s" is what a passage saying "US F-16s" supports.
-_DEMONYMS = {
+DEMONYMS = {
     "american": "us", "u.s": "us", "usa": "us", "japanese": "japan", "british": "uk", "u.k": "uk", "chinese": "china",
     "russian": "russia", "korean": "korea", "german": "germany", "french": "france", "ukrainian": "ukraine",
     "european": "europe", "italian": "italy", "australian": "australia", "indian": "india", "canadian": "canada",
@@ -48,7 +48,7 @@ def norm_token(w: str, demonyms: bool = True) -> str:
     w = w.strip("'’-").removesuffix("'s")
     if w[-2:-1].isdigit() and w.endswith("s"):
         w = w[:-1]  # "F-15s" is the plural of "F-15", "1990s" of "1990"
-    return _NUMBER_WORDS.get(w) or (demonyms and _DEMONYMS.get(w)) or _stem(w)
+    return _NUMBER_WORDS.get(w) or (demonyms and DEMONYMS.get(w)) or _stem(w)
 
 
 def content_words(text: str) -> list[str]:
