@@ -35,7 +35,7 @@ class Bot:
         self.settings = settings
         self.retriever = Retriever(settings)
         self._models: dict[str, object] = {}
-        self.calibrator = Calibrator.load()
+        self.calibrator = Calibrator.load(settings.abstain_model)
         self._lock = threading.Lock()
 
     def model(self, name: str):

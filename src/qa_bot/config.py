@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     evidence_window: int = Field(default=1, ge=0, le=5, description="Neighbour sentences on each side of an evidence sentence.")
     abstain: Literal["calibrated", "none"] = Field(default="calibrated", description="`calibrated`: refuse when the fitted P(correct) is below the threshold; `none`: answer whenever the answer is attributable.")
     abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Override the fitted abstention threshold.")
+    abstain_model: Path | None = Field(default=None, description="Another fitted abstention model (JSON written by eval/fit_abstention.py); default: the packaged one.")
     self_check: bool = Field(default=True, description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).")
 
     @property
