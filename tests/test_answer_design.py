@@ -110,7 +110,7 @@ def test_signals_see_wrong_type_and_missing_question_terms():
     s = compute_signals(q, "The Japanese defense minister is [1].", ["Japanese Defense Minister Nobuo Kishi said."], [DOC_A],
                         self_check=0.9, support=0.8, retrieval=0.5, evidence_score=0.6)
     assert s.type_match == 0.0 and s.question_coverage < 1.0
-    s2 = compute_signals("How many Japanese F-15s flew over the Sea of Japan?", "Four Japanese F-15 jets flew [1].", [DOC_A], [DOC_A],
+    s2 = compute_signals("How many Japanese F-15 jets flew over the Sea of Japan?", "Four Japanese F-15 jets flew [1].", [DOC_A], [DOC_A],
                          self_check=0.9, support=1.0, retrieval=0.5, evidence_score=0.6)
     assert s2.type_match == 1.0 and s2.premise == 1.0 and s2.question_coverage == 1.0
     s3 = compute_signals("What did the 2019 drills with Russia involve?", "Jets [1].", [DOC_A], [DOC_A],

@@ -46,8 +46,6 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def norm_token(w: str, demonyms: bool = True) -> str:
     w = w.strip("'’-").removesuffix("'s")
-    if w[-2:-1].isdigit() and w.endswith("s"):
-        w = w[:-1]  # "F-15s" is the plural of "F-15", "1990s" of "1990"
     return _NUMBER_WORDS.get(w) or (demonyms and DEMONYMS.get(w)) or _stem(w)
 
 
