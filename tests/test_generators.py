@@ -468,6 +468,6 @@ def test_yes_probability_through_a_real_openai_compatible_server(llama_server):
 
     from qa_bot.generators import yes_probability
 
-    model = get_chat_model(settings(openai_base_url=llama_server, openai_model="smollm2", max_tokens=8), "openai")
+    model = get_chat_model(settings(openai_base_url=llama_server, openai_model="smollm2", max_tokens=16), "openai")
     p = yes_probability(model, [HumanMessage(content="Is water wet? Reply yes or no.")])
     assert 0.0 <= p <= 1.0
