@@ -48,10 +48,11 @@ def load(paths: list[Path], names: list[str]) -> tuple[list[list[float]], list[i
     return xs, ys, ids
 
 
-def probabilities(weights: list[float], bias: float, xs: list[list[float]]) -> list[float]:
-    import math
-
-    return [1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, bias + sum(w * v for w, v in zip(weights, x)))))) for x in xs]
+def probabilities(weights: list[float], bias: float, xs: list[list[float]], names: list[str]) -> list[float]:
+    """P(correct) of each signal vector (over ``names``; signals left out count as 0) by the runtime's own formula."""
+    cal = Calibrator(dict(zip(names, weights)), bias, 0.5)
+    full = [dict.fromkeys(Signals.names(), 0.0) | dict(zip(names, x)) for x in xs]
+    return [cal.probability(Signals(**v)) for v in full]
 
 
 def replay(path: Path, cal: Calibrator) -> dict[str, float]:
@@ -82,7 +83,7 @@ def best_threshold(ps: list[float], ys: list[int]) -> tuple[float, float]:
     return best[len(best) // 2], top
 
 
-def cross_validate(xs, ys, l2: float, folds: int = 5, seed: int = 0) -> float:
+def cross_validate(xs, ys, names: list[str], l2: float, folds: int = 5, seed: int = 0) -> float:
     idx = list(range(len(xs)))
     random.Random(seed).shuffle(idx)
     right = 0
@@ -90,8 +91,8 @@ def cross_validate(xs, ys, l2: float, folds: int = 5, seed: int = 0) -> float:
         test = set(idx[f::folds])
         tr = [i for i in idx if i not in test]
         w, b = fit_logistic([xs[i] for i in tr], [ys[i] for i in tr], l2=l2)
-        t, _ = best_threshold(probabilities(w, b, [xs[i] for i in tr]), [ys[i] for i in tr])
-        right += sum((p >= t) == bool(ys[i]) for p, i in zip(probabilities(w, b, [xs[i] for i in test]), test))
+        t, _ = best_threshold(probabilities(w, b, [xs[i] for i in tr], names), [ys[i] for i in tr])
+        right += sum((p >= t) == bool(ys[i]) for p, i in zip(probabilities(w, b, [xs[i] for i in test], names), test))
     return right / len(xs)
 
 
@@ -114,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print("need both correct and wrong answers to fit", file=sys.stderr)
         return 2
     w, b = fit_logistic(xs, ys, l2=args.l2)
-    ps = probabilities(w, b, xs)
+    ps = probabilities(w, b, xs, names)
     t, acc = best_threshold(ps, ys)
-    cv = cross_validate(xs, ys, args.l2)
+    cv = cross_validate(xs, ys, names, args.l2)
     base = max(sum(ys), len(ys) - sum(ys)) / len(ys)
     cal = Calibrator({n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w)} | {n: 0.0 for n in args.without},
                      round(b, 4), round(t, 4),

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-
 from .answer_types import _DATE, _MONTH, _NUM, _NUM_WORDS, question_kind
 from .citations import strip_markers
 from .evidence import QUESTION_FORM

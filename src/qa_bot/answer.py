@@ -6,8 +6,8 @@ import hashlib
 import re
 import threading
 import time
-from dataclasses import asdict
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 
 from langchain_core.output_parsers import StrOutputParser
 
@@ -24,7 +24,7 @@ History = Sequence[tuple[str, str]]
 
 # Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
 EXTRACTIVE_MIN_SCORE = 0.45
-_QUESTION_FORM = re.compile(r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b", re.I)
+_READS_AS_QUESTION = re.compile(r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b", re.I)
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I)
 
 
@@ -60,7 +60,7 @@ class Bot:
         rewritten = chain.invoke({"history": format_history(history), "question": defang(question)}).strip()
         rewritten = rewritten.split("\n")[0].strip().strip('"').strip()
         # A rewrite that lost the question (empty, or an answer instead) is worse than none.
-        if not 3 <= len(rewritten) <= 3 * len(question) + 200 or not _QUESTION_FORM.search(rewritten):
+        if not 3 <= len(rewritten) <= 3 * len(question) + 200 or not _READS_AS_QUESTION.search(rewritten):
             # The model answered instead of rewriting: the previous question gives the context instead.
             return f"{history[-1][0]} {question}"
         return drop_given_answer(question, rewritten)

@@ -2,8 +2,8 @@
 
 A 1.5B model reads a short, focused text far better than four 700-character chunks, and prompt processing is most of
 the answer time. Each evidence item is a sentence window (the scored sentence and a neighbour) cut from one retrieved
-passage; it becomes a ``SearchHit`` of its own whose chunk offsets point into the document, so attribution and quotes
-work on it exactly as on a passage.
+passage; it becomes a ``SearchHit`` of its own whose chunk offsets point into the document. Attribution afterwards reads
+the whole retrieved passages (a claim may rest on a sentence just outside a window).
 """
 
 from __future__ import annotations

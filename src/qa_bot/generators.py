@@ -187,7 +187,6 @@ class LocalChatModel(BaseChatModel):
             generation_info={"finish_reason": finish},
         )
 
-
     def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
         """P(yes) / (P(yes) + P(no)) for the first token of the reply, read from the logits of one forward pass.
 
