@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import sys
@@ -20,17 +19,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import percentile
+from common import CORPUS, QUESTIONS, peak_rss_mb, percentile
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CORPUS = Path("/work/shared/eval/squad_v2_dev/corpus")
-DEFAULT_QUESTIONS = Path("/work/shared/eval/squad_v2_dev/questions_dev.jsonl")
+DEFAULT_CORPUS = CORPUS
+DEFAULT_QUESTIONS = QUESTIONS
 
-
-def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux, bytes on macOS
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def current_rss_mb() -> float | None:

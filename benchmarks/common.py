@@ -11,6 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The SQuAD 2.0 dev slice that ships with the repo (CC BY-SA 4.0): benchmarks run from a fresh clone.
+SQUAD = ROOT / "eval" / "squad_v2"
+CORPUS = SQUAD / "corpus"
+QUESTIONS = SQUAD / "questions_dev.jsonl"
 
 
 def percentile(xs: list[float], q: float) -> float | None:
@@ -21,6 +25,15 @@ def percentile(xs: list[float], q: float) -> float | None:
     pos = (len(s) - 1) * q
     lo, hi = int(pos), min(int(pos) + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def free_port() -> int:

@@ -22,12 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import clean_env, free_port, percentile, server
+from common import SQUAD, clean_env, free_port, percentile, server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-SQUAD = Path("/work/shared/eval/squad_v2_dev")
 SQUAD_DOCS = ["Force", "Black_Death", "Amazon_rainforest", "Ctenophora"]
 # Questions about the bundled seeds/ with the phrase the answer must contain (as in tests/test_answer.py).
 SEED_QUESTIONS = [

@@ -36,14 +36,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import clean_env, free_port, percentile, server
+from common import CORPUS, QUESTIONS, clean_env, free_port, percentile, server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
-SQUAD = Path("/work/shared/eval/squad_v2_dev")
-CORPUS = SQUAD / "corpus"
-QUESTIONS = SQUAD / "questions_dev.jsonl"
 QUICK_DOCS = ["Force.txt", "Black_Death.txt", "Amazon_rainforest.txt", "Ctenophora.txt"]
 
 TARGETS = {

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from common import QUESTIONS, peak_rss_mb, percentile
+
 from qa_bot.config import Settings
 from qa_bot.embeddings import embedder_id
 from qa_bot.schema import Chunk, Document
 from qa_bot.store import Store, chunk_from_record
 
-ROOT = Path(__file__).resolve().parents[1]
-SQUAD = Path("/work/shared/eval/squad_v2_dev")
-CORPUS = SQUAD / "corpus"
-QUESTIONS = SQUAD / "questions_dev.jsonl"
 
 
 @dataclass
@@ -104,17 +102,6 @@ def build_collection(settings: Settings, base: list[BaseDoc], n_chunks: int, noi
 
 
 # --- measuring -------------------------------------------------------------------------------------------------------
-def percentile(xs: list[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default); q in [0, 1]."""
-    return float(np.percentile(np.asarray(xs, dtype=float), q * 100)) if xs else float("nan")
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def base_fingerprint(base: list[BaseDoc]) -> str:
     h = hashlib.sha256()
     for b in base:
