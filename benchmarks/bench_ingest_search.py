@@ -26,7 +26,6 @@ DEFAULT_CORPUS = CORPUS
 DEFAULT_QUESTIONS = QUESTIONS
 
 
-
 def current_rss_mb() -> float | None:
     try:
         import psutil

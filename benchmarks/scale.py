@@ -25,7 +25,6 @@ from qa_bot.schema import Chunk, Document
 from qa_bot.store import Store, chunk_from_record
 
 
-
 @dataclass
 class BaseDoc:
     doc_id: str
