@@ -98,7 +98,8 @@ def _guarded(method=None, *, write: bool = False):
             return method(self, *args, **kwargs)
         except QABotError:
             raise
-        except Exception as e:
+        except Exception as first:
+            error = first
             if not write and not self.settings.chroma_host and not self._held():
                 try:
                     self.reopen()
@@ -106,9 +107,9 @@ def _guarded(method=None, *, write: bool = False):
                 except QABotError:
                     raise
                 except Exception as again:
-                    e = again
+                    error = again
             where, hint = _failure_hint(self.settings, write)
-            raise StoreError(f"the {where} failed ({method.__name__}): {type(e).__name__}: {str(e)[:200]}; {hint}") from e
+            raise StoreError(f"the {where} failed ({method.__name__}): {type(error).__name__}: {str(error)[:200]}; {hint}") from error
 
     return wrapper
 
