@@ -551,6 +551,7 @@ while True:
     rounds += 1
     if time.monotonic() > end:
         break
+    time.sleep(0.5)  # the other writer polls for the lock: don't take it straight back
     write(nxt, 0); nxt += 1
     existing = sorted(folder.glob("note_*.txt"))
     write(int(existing[rounds % len(existing)].stem.split("_")[1]), rounds)
@@ -602,7 +603,7 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     words = [code_word(w, i) for w in (1, 2) for i in range(12)]
     reader = Proc([sys.executable, "-c", QUERIER, json.dumps(words), str(stop)], env)
     tests_dir = str(Path(__file__).resolve().parent)
-    writers = [Proc([sys.executable, "-c", WRITER, str(w), str(f), "35", tests_dir], env) for w, f in zip((1, 2), folders)]
+    writers = [Proc([sys.executable, "-c", WRITER, str(w), str(f), "25", tests_dir], env) for w, f in zip((1, 2), folders)]
     rcs = [w.wait(120) for w in writers]
     stop.touch()
     assert reader.wait(60) == 0, reader.stderr()
