@@ -31,6 +31,10 @@ def _settings(args: argparse.Namespace, **extra) -> Settings:
 
 
 # --- ingest ------------------------------------------------------------------------------------------------------
+def _say_waiting(message: str) -> None:
+    err.print(message, highlight=False, markup=False)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -48,7 +52,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(name[:40])
         bar.refresh()
 
-    report = ingest(paths, settings, rebuild=args.rebuild, progress=progress, prune=not args.no_prune)
+    report = ingest(paths, settings, rebuild=args.rebuild, progress=progress, prune=not args.no_prune, on_wait=_say_waiting)
     if bar is not None:
         bar.close()
     for issue in report.failed:
@@ -161,7 +165,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from .ingest import remove
 
-    gone = remove(args.doc_ids, _settings(args))
+    gone = remove(args.doc_ids, _settings(args), on_wait=_say_waiting)
     missing = sorted(set(args.doc_ids) - set(gone))
     console.print(f"removed {len(gone)} document(s)" + (f"; not indexed: {', '.join(missing)}" if missing else ""))
     return 0 if not missing else 1

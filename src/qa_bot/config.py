@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     collection: str = Field(default="qa_bot", min_length=3, description="Chroma collection name (>= 3 chars).")
     chroma_host: str | None = Field(default=None, description="Chroma server host; set to use `chroma run` instead of the embedded store.")
     chroma_port: int = Field(default=8000, description="Chroma server port.")
+    write_wait: float = Field(default=300.0, ge=0.0, le=86400.0, description="Seconds a writer waits for another writer of the same store to finish before giving up.")
+    write_lease_seconds: float = Field(default=60.0, ge=5.0, le=3600.0, description="A Chroma server's writer lease expires this long after its holder stopped renewing it (died).")
 
     # --- ingestion ---
     chunk_size: int = Field(default=700, ge=100, le=8000, description="Chunk size in characters.")

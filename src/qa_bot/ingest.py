@@ -13,6 +13,7 @@ from .embeddings import embedder_id, get_embeddings
 from .loaders import SUPPORTED, UnreadableFile, load_document
 from .schema import Chunk, Document, FileIssue, IngestReport, QABotError
 from .store import Store, StoreError, wipe_local_store
+from .writelock import FileWriterLock, Notify
 
 # Paragraphs first, then sentence ends, then clauses: chunks end on sentence boundaries whenever the size allows.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
@@ -94,8 +95,13 @@ def ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
     prune: bool = True,
+    on_wait: Notify | None = None,
 ) -> IngestReport:
-    """Index the given files and folders. One bad file is reported and skipped; the rest goes on."""
+    """Index the given files and folders. One bad file is reported and skipped; the rest goes on.
+
+    The whole run holds the store's writer lock: the registry it reads at the start (document ids, unchanged files)
+    stays true until it ends. Another writer's run waits (``on_wait`` hears why), up to ``settings.write_wait`` seconds.
+    """
     t0 = time.perf_counter()
     report = IngestReport()
     files, roots = discover([Path(p) for p in paths], report)
@@ -107,8 +113,17 @@ def ingest(
         if not rebuild or settings.chroma_host:
             raise
         # An unreadable (e.g. corrupt) embedded store is exactly what --rebuild is for: start it over.
-        wipe_local_store(settings)
+        with FileWriterLock(settings.store_dir, settings.write_wait, on_wait):
+            wipe_local_store(settings)
         store = Store(settings, embedder_id(settings))
+    with store.writing(on_wait):
+        _ingest_locked(store, files, roots, settings, rebuild, progress, prune, embeddings, report)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _ingest_locked(store: Store, files: list[Path], roots: list[Path], settings: Settings, rebuild: bool,
+                   progress: Progress | None, prune: bool, embeddings, report: IngestReport) -> None:
     if rebuild:
         store.reset()
     store.open_for_write()
@@ -154,16 +169,15 @@ def ingest(
             if not src.exists() and any(src.is_relative_to(r) for r in roots):
                 store.remove_document(rec.doc_id)
                 report.removed += 1
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
-def remove(doc_ids: Iterable[str], settings: Settings) -> list[str]:
-    store = Store(settings, embedder_id(settings)).open_for_read()
-    registry = store.registry()
+def remove(doc_ids: Iterable[str], settings: Settings, on_wait: Notify | None = None) -> list[str]:
+    store = Store(settings, embedder_id(settings))
     gone = []
-    for d in doc_ids:
-        if d in registry:
-            store.remove_document(d)
-            gone.append(d)
+    with store.writing(on_wait):
+        registry = store.open_for_read().registry()
+        for d in doc_ids:
+            if d in registry:
+                store.remove_document(d)
+                gone.append(d)
     return gone
