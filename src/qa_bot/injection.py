@@ -5,8 +5,8 @@ here still gets through. What it catches: the common English phrasings and their
 Chinese versions; look-alike letters (fullwidth forms, Cyrillic and Greek homoglyphs, invisible characters, accents);
 sentences hard-wrapped over several lines; abbreviations inside a sentence ("e.g."); and any sentence carrying a
 chat-template control token or a fence tag. The check reads a folded copy of each sentence; the text itself is only
-ever replaced sentence by sentence, never rewritten. ``eval/`` SQuAD articles and the seeds must give 0 hits
-(tests/test_injection.py).
+ever replaced sentence by sentence, never rewritten. The SQuAD articles in eval/ and the seeds give 0 hits
+(tests/test_injection.py keeps it so).
 """
 
 from __future__ import annotations
@@ -35,11 +35,8 @@ def _plain(text: str) -> str:
     return unicodedata.normalize("NFC", _LATIN_BASE.sub(r"\1", unicodedata.normalize("NFD", t)))
 
 
-def fold(text: str, latin: bool = True) -> str:
-    """The form the patterns read: ``_plain`` with separators as one space; with ``latin``, Cyrillic and Greek
-    look-alikes become the Latin letters they imitate."""
-    t = _plain(text)
-    return _SEPARATORS.sub(" ", t.translate(_HOMOGLYPHS) if latin else t).strip()
+def _words(text: str) -> str:
+    return _SEPARATORS.sub(" ", text).strip()
 
 
 _SAY = r"(?:answer|reply|respond|say|print|output|write|repeat)"
@@ -50,7 +47,7 @@ _GUIDANCE = (
 _DISMISS = r"(?:ignore|disregard|forget|pay no (?:attention|heed|mind) to|take no notice of|do ?n[o']?t (?:follow|obey|heed)|stop (?:following|obeying))"
 _LEAD = r"^\W*(?:(?:please|kindly|now|ok(?:ay)?|so|just|and|but|then|instead|also)\W+)*"
 
-# English, on the Latin fold (so also homoglyph and fullwidth disguises). Every pattern was checked against the SQuAD
+# English, German, French, Spanish on the Latin reading (so also in homoglyph and fullwidth disguise). Every pattern was checked against the SQuAD
 # articles: plain reporting ("the rules of engagement", "officials would answer questions") must not match.
 _LATIN_PATTERNS = [
     rf"\b{_DISMISS}\b.{{0,50}}\b{_GUIDANCE}\b",
@@ -137,9 +134,9 @@ def addressed_to_ai(sentence: str) -> bool:
     plain = _plain(sentence)
     if TEMPLATE_TOKEN.search(plain) or FENCE_TAG.search(plain):
         return True
-    if _LATIN.search(_SEPARATORS.sub(" ", plain.translate(_HOMOGLYPHS))):
-        return True
-    return bool(_NATIVE.search(_SEPARATORS.sub(" ", plain)))
+    # Latin-script patterns read Cyrillic and Greek look-alikes as the letters they imitate; Russian and Chinese ones
+    # read the text's own letters.
+    return bool(_LATIN.search(_words(plain.translate(_HOMOGLYPHS))) or _NATIVE.search(_words(plain)))
 
 
 # A sentence ends at . ! ? (and their fullwidth and CJK forms), or at a blank line. A full stop followed by a lower-case

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from langchain_core.prompts import ChatPromptTemplate
 
 from .citations import REFUSAL_TEXT
-from dataclasses import replace
-
 from .injection import OMITTED, blank, defang, defuse, neutralise
 from .schema import SearchHit
 
-__all__ = ["OMITTED", "as_data", "data_hits", "defang", "format_evidence", "format_history", "format_passages", "neutralise"]
+__all__ = ["OMITTED", "as_data", "data_hits", "defang", "defuse", "format_evidence", "format_history", "format_passages", "neutralise"]
 
 ANSWER_SYSTEM = f"""You answer questions using ONLY the numbered passages given inside <passages> ... </passages>.
 Rules:
