@@ -25,6 +25,7 @@ _CLOSES_P = frozenset(
     "address article aside blockquote details div dl dd dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header "
     "hr li main nav ol p pre section table ul".split()
 )
+_P, _P_SCOPE, _HEAD = frozenset({"p"}), frozenset({"button", "table", "td", "th"}), frozenset({"head"})
 _IMPLIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # start tag: (open elements it ends, elements that stop the search)
     "li": (frozenset({"li"}), frozenset({"ul", "ol", "menu", "table"})),
@@ -156,13 +157,13 @@ class _Reader(HTMLParser):
 
     def _start(self, tag: str, void: bool) -> None:
         if tag in _CLOSES_P:
-            self._close(frozenset({"p"}), frozenset({"button", "table", "td", "th"}))
+            self._close(_P, _P_SCOPE)
         if tag in _IMPLIED:
             self._close(*_IMPLIED[tag])
         if tag in _HEADINGS and self.stack and self.stack[-1] in _HEADINGS:
             self._pop()
         if self.open["head"] and tag not in _HEAD_CONTENT:
-            self._close(frozenset({"head"}))  # content without </head><body>: the body has begun
+            self._close(_HEAD)  # content without </head><body>: the body has begun
         if tag in _BLOCKS:
             self._flush()  # text before a nested block is a block of its own
         if not void:
