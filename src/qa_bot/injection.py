@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from .text import ends_with_abbreviation
 
@@ -128,6 +129,7 @@ _LATIN = re.compile("|".join(_LATIN_PATTERNS), re.M)
 _NATIVE = re.compile("|".join(_NATIVE_PATTERNS), re.M)
 
 
+@lru_cache(maxsize=8192)  # both readings of a text share most sentences, and the same passages recur across questions
 def addressed_to_ai(sentence: str) -> bool:
     """True when ``sentence`` gives orders to an AI (or carries chat-template controls), in any of the disguises above."""
     # A control token or a fence tag in a document is never reporting: the whole sentence goes.
