@@ -16,7 +16,7 @@ from .citations import REFUSAL_TEXT, is_refusal, strip_markers, verify
 from .config import Settings, get_settings
 from .evidence import ScoredSentence, score_sentences, select_evidence
 from .extractive import compose
-from .prompts import answer_prompt, as_data, check_prompt, condense_prompt, defang, format_evidence, format_history, format_passages, legacy_answer_prompt
+from .prompts import answer_prompt, as_data, check_prompt, condense_prompt, data_hits, defang, format_evidence, format_history, format_passages, legacy_answer_prompt
 from .retrieval import Retriever
 from .schema import Answer, QABotError, SearchHit
 
@@ -95,12 +95,13 @@ class Bot:
             if not hits or not self.relevant(hits):
                 raw = REFUSAL_TEXT
             else:
-                scored = score_sentences(ans.standalone_question, hits, self.retriever.embeddings)
+                readable = data_hits(hits)
+                scored = score_sentences(ans.standalone_question, readable, self.retriever.embeddings)
                 if gen == "extractive":
                     raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
                     yield raw
                 else:
-                    prompt, inputs = self.prompt_inputs(ans.standalone_question, hits, scored)
+                    prompt, inputs = self.prompt_inputs(ans.standalone_question, readable, scored)
                     chain = prompt | self.model(gen) | StrOutputParser()
                     for delta in chain.stream(inputs):
                         raw += delta

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from .clean import clean_text
+from .htmltext import html_text
 from .schema import Document, QABotError
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -31,29 +32,6 @@ def _decode(raw: bytes, path: Path) -> str:
     except UnicodeDecodeError as e:
         raise UnreadableFile(f"not valid UTF-8 or Windows-1252 text ({e.reason} at byte {e.start})") from None
     return text
-
-
-def _html_text(html: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    # Read the headline before <header> blocks go: articles often wrap their <h1> in one.
-    h1 = (soup.find("article") or soup.find("main") or soup).find("h1") or soup.find("h1")
-    headline = h1.get_text(" ", strip=True) if h1 else ""
-    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button"]):
-        tag.decompose()
-    body = soup.find("article") or soup.find("main") or soup.body or soup
-    blocks = []
-    for el in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote", "pre", "td", "figcaption"]):
-        if el.find(["p", "li", "h1", "h2", "h3", "h4"]):
-            continue  # its children are visited on their own
-        t = el.get_text(" ", strip=True)
-        if t:
-            blocks.append(t)
-    if not blocks:
-        blocks = [body.get_text("\n", strip=True)]
-    return "\n\n".join(blocks), (headline or title)
 
 
 def _pdf_text(path: Path) -> tuple[str, str]:
@@ -123,7 +101,7 @@ def load_document(path: Path, max_mb: float = 50.0) -> Document:
     else:
         text = _decode(raw, path)
         if kind == "html":
-            text, title = _html_text(text)
+            text, title = html_text(text)
         elif kind == "markdown":
             m = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
             title = m.group(1).strip() if m else ""

@@ -88,6 +88,11 @@ def passage_terms(text: str) -> set[str]:
     return terms
 
 
+def ends_with_abbreviation(text: str, end: int) -> bool:
+    """Whether the full stop at ``text[end - 1]`` closes an abbreviation ("Mr.", "e.g."), not a sentence."""
+    return bool(_ABBREV.search(text[max(0, end - 7) : end]))
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence; citation markers right after a full stop stay with their sentence."""
     spans = []
@@ -95,7 +100,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for m in _SENT_END.finditer(text):
         end = m.end()
         piece = text[start:end]
-        if m.group().startswith(".") and _ABBREV.search(text[max(0, m.start() - 6) : m.start() + 1]):
+        if m.group().startswith(".") and ends_with_abbreviation(text, m.start() + 1):
             continue
         if piece.strip():
             lead = len(piece) - len(piece.lstrip())
