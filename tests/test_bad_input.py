@@ -11,11 +11,12 @@ import sys
 import typing
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import QA_ROOT, qa_clean_env, qa_cli, qa_error_lines
 from qa_bot import answer
-from qa_bot.config import Settings, SettingsError, get_settings
-from qa_bot.inputs import check_top_k, normalise_history
+from qa_bot.config import Settings, get_settings
 from qa_bot.schema import QABotError
 
 
@@ -74,7 +75,7 @@ def test_no_numeric_setting_takes_nan_or_infinity(bad):
     for name in _numeric_fields():
         try:
             get_settings(**{name: bad})
-        except SettingsError as e:
+        except QABotError as e:  # SettingsError: one line, for the CLI to print
             assert "\n" not in str(e) and name in str(e)
         else:
             accepted.append(name)
@@ -83,7 +84,7 @@ def test_no_numeric_setting_takes_nan_or_infinity(bad):
 
 def test_settings_that_refused_everything_are_rejected():
     for name, value in (("min_relevance", 5), ("dedup_threshold", -1), ("max_file_mb", 0), ("request_timeout", 0)):
-        with pytest.raises(SettingsError, match=name):
+        with pytest.raises(QABotError, match=name):
             get_settings(**{name: value})
 
 
@@ -131,6 +132,8 @@ def test_top_k_given_as_text_is_taken_as_the_number(store):
 
 
 def test_history_normalisation_of_both_shapes_and_a_mix():
+    from qa_bot.inputs import check_top_k, normalise_history
+
     assert normalise_history(None) == [] and normalise_history([]) == []
     got = normalise_history([
         ["q1", "a1"],
@@ -142,3 +145,28 @@ def test_history_normalisation_of_both_shapes_and_a_mix():
     ])
     assert got == [("q1", "a1"), ("q2\nmore", "a2")]
     assert check_top_k(None) is None and check_top_k(" 7 ") == 7 and check_top_k(3.0) == 3
+
+
+JSON_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(["user", "assistant", "system"]),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.sampled_from(["role", "content", "text", "type", "metadata"]) | st.text(max_size=4), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(history=JSON_LIKE, top_k=JSON_LIKE)
+def test_any_history_or_top_k_is_accepted_or_one_clear_error(history, top_k):
+    from qa_bot.inputs import check_top_k, normalise_history
+
+    for check, value in ((normalise_history, history), (check_top_k, top_k)):
+        try:
+            got = check(value)
+        except QABotError as e:
+            assert str(e) and "\n" not in str(e) and len(str(e)) < 300
+            continue
+        if check is check_top_k:
+            assert got is None or (type(got) is int and 1 <= got <= 50)
+        else:
+            assert all(type(q) is str and type(a) is str for q, a in got)

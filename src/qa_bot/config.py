@@ -82,11 +82,8 @@ class Settings(BaseSettings):
     @field_validator("allowed_generators", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            names = [n.strip() for n in value.split(",") if n.strip()]
-            if not names:
-                raise ValueError("name at least one generator (local, openai, extractive)")
-            return names
+        if isinstance(value, str):  # an empty variable means "not set": the default applies
+            return [n.strip() for n in value.split(",") if n.strip()] or None
         return value
 
     @property

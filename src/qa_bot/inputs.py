@@ -70,6 +70,8 @@ def normalise_history(history: Any, answer_text: Callable[[dict], str | None] | 
             shown = f"the text {item[:40]!r}" if isinstance(item, str) else type(item).__name__
             raise QABotError(f"history item {n} is {shown}: history must be {HISTORY_SHAPES}")
         role = msg.get("role")
+        if not isinstance(role, str):
+            raise QABotError(f"history item {n} has a role that is not text: use 'user' or 'assistant'")
         text = message_text(msg.get("content"))
         if role == "user":
             question = text if question is None else f"{question}\n{text}"
@@ -83,7 +85,7 @@ def normalise_history(history: Any, answer_text: Callable[[dict], str | None] | 
                 pairs.append((question, answer))
             question = None
         elif role not in _SKIPPED_ROLES:
-            raise QABotError(f"history item {n} has role {str(role)[:20]!r}: use 'user' or 'assistant'")
+            raise QABotError(f"history item {n} has role {role[:20]!r}: use 'user' or 'assistant'")
     return pairs
 
 
@@ -92,12 +94,16 @@ def check_top_k(top_k: Any) -> int | None:
     if top_k is None:
         return None
     value = top_k
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            pass  # rejected below, with the text as given
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise QABotError(f"top_k must be a whole number from 1 to {MAX_TOP_K}; got {str(top_k)[:40]!r}")
     if not 1 <= value <= MAX_TOP_K:
-        raise QABotError(f"top_k must be from 1 to {MAX_TOP_K} (passages to retrieve); got {value}")
+        shown = value if abs(value) < 10**9 else "a larger number"
+        raise QABotError(f"top_k must be from 1 to {MAX_TOP_K} (passages to retrieve); got {shown}")
     return value
