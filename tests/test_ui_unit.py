@@ -115,6 +115,7 @@ def test_empty_question_is_a_message_not_an_error(webapp):
 
 def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
     monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream(["a", "b", "c", Answer(question="q", text="x")]))
+    webapp = ui.WebApp(webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]}))  # an operator allowed it
     lock = ui._MODEL_LOCKS["local"]
     chat = webapp.chat("q", [], "local", 4)
     next(chat), next(chat)  # pending block, first delta: the lock is held while the model streams

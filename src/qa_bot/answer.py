@@ -6,8 +6,9 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
+from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
 
@@ -16,11 +17,13 @@ from .citations import REFUSAL_TEXT, is_refusal, strip_markers, verify
 from .config import Settings, get_settings
 from .evidence import ScoredSentence, score_sentences, select_evidence
 from .extractive import compose
+from .inputs import check_top_k, normalise_history
 from .prompts import answer_prompt, as_data, check_prompt, condense_prompt, data_hits, defang, format_evidence, format_history, format_passages, legacy_answer_prompt
 from .retrieval import Retriever
 from .schema import Answer, QABotError, SearchHit
 
-History = Sequence[tuple[str, str]]
+# Earlier turns: (question, answer) pairs or OpenAI-style {"role": ..., "content": ...} messages (inputs.normalise_history).
+History = Sequence[tuple[str, str]] | Sequence[Mapping[str, Any]]
 
 # Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
 EXTRACTIVE_MIN_SCORE = 0.45
@@ -75,6 +78,7 @@ class Bot:
     # --- the chain ---------------------------------------------------------------------------------------------
     def run(self, question: str, history: History = (), generator: str | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
         question = _check_question(question, self.settings)
+        history, top_k = normalise_history(history), check_top_k(top_k)
         gen = generator or self.settings.resolved_generator()
         if gen not in ("local", "openai", "extractive"):
             raise QABotError(f"unknown generator '{gen}' (choose local, openai or extractive)")
@@ -256,5 +260,8 @@ def timed_answer(
 def answer(
     question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
 ) -> Answer:
-    """Answer ``question`` from the indexed documents, with verified citations."""
+    """Answer ``question`` from the indexed documents, with verified citations.
+
+    ``history``: earlier turns, as (question, answer) pairs or ``{"role": "user"|"assistant", "content": ...}`` messages;
+    ``top_k``: passages to retrieve (1-50; default QA_BOT_TOP_K)."""
     return timed_answer(question, history, settings=settings, generator=generator, top_k=top_k)[0]

@@ -3,61 +3,72 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _EnvParseError
+
+from .schema import QABotError
 
 GeneratorName = Literal["auto", "local", "openai", "extractive"]
+ConcreteGenerator = Literal["local", "openai", "extractive"]
 EmbedderName = Literal["minilm", "openai"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QA_BOT_", extra="ignore", validate_assignment=True)
+    # allow_inf_nan=False: `nan` slips through every ge/le bound (all comparisons are false) and `inf` through one-sided ones.
+    model_config = SettingsConfigDict(env_prefix="QA_BOT_", extra="ignore", validate_assignment=True, allow_inf_nan=False)
 
     # --- store ---
     store_dir: Path = Field(default=PROJECT_ROOT / "vectorstore", description="Embedded Chroma store directory.")
     collection: str = Field(default="qa_bot", min_length=3, description="Chroma collection name (>= 3 chars).")
     chroma_host: str | None = Field(default=None, description="Chroma server host; set to use `chroma run` instead of the embedded store.")
-    chroma_port: int = Field(default=8000, description="Chroma server port.")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
     write_wait: float = Field(default=300.0, ge=0.0, le=86400.0, description="Seconds a writer waits for another writer of the same store to finish before giving up.")
     write_lease_seconds: float = Field(default=60.0, ge=5.0, le=3600.0, description="A Chroma server's writer lease expires this long after its holder stopped renewing it (died).")
 
     # --- ingestion ---
     chunk_size: int = Field(default=700, ge=100, le=8000, description="Chunk size in characters.")
     chunk_overlap: int = Field(default=100, ge=0, le=2000, description="Overlap between chunks in characters.")
-    max_file_mb: float = Field(default=50.0, description="Files larger than this are rejected.")
+    max_file_mb: float = Field(default=50.0, gt=0, le=10_000, description="Files larger than this are rejected.")
 
     # --- embeddings ---
     embedder: EmbedderName = Field(default="minilm", description="`minilm` (offline, packaged ONNX) or `openai`.")
-    embed_batch_size: int = Field(default=8, ge=1, description="Embedding batch size (8 is fastest on 2 cores).")
+    embed_batch_size: int = Field(default=8, ge=1, le=2048, description="Embedding batch size (8 is fastest on 2 cores).")
     openai_embedding_model: str = Field(default="text-embedding-3-small")
 
     # --- retrieval ---
     top_k: int = Field(default=4, ge=1, le=50, description="Passages given to the generator.")
     fetch_k: int = Field(default=20, ge=1, le=500, description="Candidates fetched from each retriever before fusion.")
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(default=60, ge=1, le=10_000, description="Reciprocal-rank-fusion constant.")
     mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0, description="MMR relevance/diversity trade-off (1 = relevance only).")
-    dedup_threshold: float = Field(default=0.92, description="Cosine above which two passages count as near-duplicates.")
-    min_relevance: float = Field(default=0.20, description="Refuse when the best passage's dense cosine similarity is below this.")
+    # A near-duplicate is nearly the same text: below 0.5 unrelated passages would be dropped as duplicates of the first.
+    dedup_threshold: float = Field(default=0.92, ge=0.5, le=1.0, description="Cosine above which two passages count as near-duplicates.")
+    # Above ~0.9 almost nothing but a verbatim passage passes, so every question would be refused.
+    min_relevance: float = Field(default=0.20, ge=-1.0, le=0.9, description="Refuse when the best passage's dense cosine similarity is below this.")
 
     # --- generation ---
     generator: GeneratorName = Field(default="auto", description="`auto` = openai if OPENAI_API_KEY/OPENAI_BASE_URL set, else local if installed, else extractive.")
+    # NoDecode: the variable is a comma-separated list (`extractive,local`), not JSON.
+    allowed_generators: Annotated[list[ConcreteGenerator] | None, NoDecode] = Field(
+        default=None, description="Generators web users may pick (comma-separated); default: the configured generator plus `extractive`.",
+    )
     openai_model: str = Field(default="gpt-4.1-mini", description="Chat model for the openai generator.")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_API_KEY", "OPENAI_API_KEY"))
     openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
-    request_timeout: float = Field(default=60.0, description="Seconds before a model request times out.")
-    max_retries: int = Field(default=2, ge=0)
-    max_tokens: int = Field(default=300, ge=16, description="Answer length limit in tokens.")
+    request_timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds before a model request times out.")
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_tokens: int = Field(default=300, ge=16, le=32_768, description="Answer length limit in tokens.")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     local_model_path: Path | None = Field(default=None, description="GGUF file for the local generator (default: the packaged Qwen model).")
-    local_threads: int = Field(default=2, ge=1, description="CPU threads for llama.cpp.")
-    local_ctx: int = Field(default=4096, ge=512)
+    local_threads: int = Field(default=2, ge=1, le=256, description="CPU threads for llama.cpp.")
+    local_ctx: int = Field(default=4096, ge=512, le=131_072)
     cache_dir: Path = Field(default=Path.home() / ".cache" / "qa-bot", description="Where the assembled local model is cached.")
-    max_question_chars: int = Field(default=4000, ge=10, description="Longer questions are rejected.")
-    history_turns: int = Field(default=4, ge=0, description="Conversation turns used to rewrite follow-ups.")
+    max_question_chars: int = Field(default=4000, ge=10, le=100_000, description="Longer questions are rejected.")
+    history_turns: int = Field(default=4, ge=0, le=50, description="Conversation turns used to rewrite follow-ups.")
 
     # --- answer design (each step can be switched off for the ablation in README "Answer quality") ---
     answer_prompt: Literal["plain", "legacy"] = Field(default="plain", description="`plain`: one user turn that only asks to answer from the evidence; `legacy`: the old system prompt with refusal rule and [n] duty.")
@@ -69,6 +80,13 @@ class Settings(BaseSettings):
     abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Override the fitted abstention threshold.")
     abstain_model: Path | None = Field(default=None, description="Another fitted abstention model (JSON written by eval/fit_abstention.py); default: the packaged one.")
     self_check: bool = Field(default=True, description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).")
+
+    @field_validator("allowed_generators", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):  # an empty variable means "not set": the default applies
+            return [n.strip() for n in value.split(",") if n.strip()] or None
+        return value
 
     @property
     def bm25_dir(self) -> Path:
@@ -85,7 +103,45 @@ class Settings(BaseSettings):
 
         return "local" if find_spec("llama_cpp") is not None else "extractive"
 
+    def allowed(self) -> list[str]:
+        """Generators the web app lets its users choose, the server's own choice first."""
+        if self.allowed_generators:
+            return list(dict.fromkeys(self.allowed_generators))
+        # Anything else could send the documents out on the operator's API key, or load a 1 GB model, on a user's click.
+        return list(dict.fromkeys([self.resolved_generator(), "extractive"]))
+
+
+class SettingsError(QABotError, ValueError):
+    """A setting (environment variable or command-line option) has a value qa-bot cannot use."""
+
 
 def get_settings(**overrides) -> Settings:
-    """Settings from the environment, with explicit (non-None) overrides such as CLI flags on top."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment, with explicit (non-None) overrides such as CLI flags on top.
+
+    A bad value raises ``SettingsError`` naming the setting in one line, instead of pydantic's multi-line report."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        raise SettingsError(_describe(e, given)) from None
+    except _EnvParseError as e:  # a value pydantic-settings could not even decode
+        raise SettingsError(f"invalid setting: {str(e).splitlines()[0]}") from None
+
+
+_NOT_ECHOED = {"openai_api_key", "openai_base_url"}  # may carry credentials
+
+
+def _describe(e: ValidationError, given: dict) -> str:
+    problems = []
+    for err in e.errors(include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        info = Settings.model_fields.get(field)
+        if field in given:  # a command-line option or a keyword argument
+            where = field
+        elif info is not None and isinstance(info.validation_alias, AliasChoices):
+            where = "/".join(str(c) for c in info.validation_alias.choices)
+        else:
+            where = f"QA_BOT_{field.upper()}"
+        value = "" if field in _NOT_ECHOED else f"={str(err.get('input'))[:60]}"
+        problems.append(f"{where}{value}: {err['msg'][:1].lower()}{err['msg'][1:]}")
+    return "invalid setting " + "; ".join(problems)

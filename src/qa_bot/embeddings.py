@@ -88,6 +88,40 @@ class MiniLMEmbeddings(Embeddings):
         return self._embed([text])[0].tolist()
 
 
+class EmbedderError(QABotError):
+    """An embedding request failed, explained in one line without the API key. ``fatal``: every further request would
+    fail the same way (rejected key, unreachable server), so an ingest stops instead of failing file after file."""
+
+    def __init__(self, message: str, fatal: bool) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+class ExplainedEmbeddings(Embeddings):
+    """A server-backed embedder whose failures go through the answer path's error translation (generators.explain_error)."""
+
+    def __init__(self, inner: Embeddings, settings: Settings) -> None:
+        self.inner = inner
+        self.settings = settings
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        try:
+            return self.inner.embed_documents(texts)
+        except Exception as e:
+            raise self._explained(e) from None  # the original's message may hold the key
+
+    def embed_query(self, text: str) -> list[float]:
+        try:
+            return self.inner.embed_query(text)
+        except Exception as e:
+            raise self._explained(e) from None
+
+    def _explained(self, e: Exception) -> EmbedderError:
+        from .generators import explain_error, fails_every_request
+
+        return EmbedderError(f"embedding failed: {explain_error(e, self.settings)}", fatal=fails_every_request(e))
+
+
 @lru_cache(maxsize=4)
 def _minilm(batch_size: int) -> MiniLMEmbeddings:
     return MiniLMEmbeddings(batch_size=batch_size)
@@ -100,7 +134,7 @@ def get_embeddings(settings: Settings) -> Embeddings:
 
         if settings.openai_api_key is None and not settings.openai_base_url:
             raise QABotError("QA_BOT_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
-        return OpenAIEmbeddings(
+        remote = OpenAIEmbeddings(
             model=settings.openai_embedding_model,
             api_key=settings.openai_api_key or SecretPlaceholder,
             base_url=settings.openai_base_url,
@@ -108,6 +142,7 @@ def get_embeddings(settings: Settings) -> Embeddings:
             max_retries=settings.max_retries,
             check_embedding_ctx_length=False,  # the ctx check downloads a tiktoken encoding: fails offline
         )
+        return ExplainedEmbeddings(remote, settings)
     return _minilm(settings.embed_batch_size)
 
 

@@ -401,7 +401,7 @@ def run_eval(
                 raise QABotError(f"the {generator} generator fails on every question: {err}")
         answer_mod.clear_bots()  # the cached Bot holds the temporary store open
     run = EvalRun(
-        questions=qs, generator=generator, settings=json.loads(s.model_dump_json(exclude={"openai_api_key"})), results=results,
+        questions=qs, generator=generator, settings=recorded_settings(s), results=results,
         metrics=aggregate(results), docs=str(docs_path), extractive_min_score=answer_mod.EXTRACTIVE_MIN_SCORE,
         started=started, index_seconds=round(index_seconds, 2),
     )
@@ -416,6 +416,16 @@ def run_eval(
         run.squad_official_full = full
     run.seconds = round(time.perf_counter() - t0, 2)
     return run
+
+
+def recorded_settings(settings: Settings) -> dict:
+    """The settings as written to results.json: no API key, and the server address without credentials or query."""
+    from .generators import display_url
+
+    d = json.loads(settings.model_dump_json(exclude={"openai_api_key"}))
+    if settings.openai_base_url:
+        d["openai_base_url"] = display_url(settings)
+    return d
 
 
 def default_out_dir(qs: QuestionSet, generator: str) -> Path:

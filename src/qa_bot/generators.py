@@ -342,7 +342,7 @@ def get_chat_model(settings: Settings, name: str) -> BaseChatModel:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _display_url(settings: Settings) -> str:
+def display_url(settings: Settings) -> str:
     """The server address for messages: no user:password part, no query string."""
     if not settings.openai_base_url:
         return OPENAI_DEFAULT_HOST
@@ -362,7 +362,7 @@ def _scrub(text: str, settings: Settings) -> str:
         if secret:
             text = text.replace(secret, "***")
     if settings.openai_base_url and "@" in settings.openai_base_url:
-        text = text.replace(settings.openai_base_url, _display_url(settings))
+        text = text.replace(settings.openai_base_url, display_url(settings))
     return _KEYLIKE.sub("***", text)
 
 
@@ -407,10 +407,21 @@ def explain_error(e: Exception, settings: Settings) -> QABotError:
     return err
 
 
+def fails_every_request(e: BaseException) -> bool:
+    """Whether every later request to the same server would fail the same way: a rejected key, no access, a wrong
+    URL, an unreachable server. A batch job stops at the first such error instead of failing item after item."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - a core dependency
+        return False
+    persistent = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError, openai.APIConnectionError)
+    return isinstance(e, persistent + _transport_errors())
+
+
 def _explain(e: Exception, settings: Settings) -> QABotError:
     if isinstance(e, QABotError):
         return e
-    url = _display_url(settings)
+    url = display_url(settings)
     try:
         import openai
     except ImportError:  # pragma: no cover - a core dependency

@@ -9,7 +9,7 @@ from pathlib import Path
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .config import Settings
-from .embeddings import embedder_id, get_embeddings
+from .embeddings import EmbedderError, embedder_id, get_embeddings
 from .loaders import SUPPORTED, UnreadableFile, load_document
 from .schema import Chunk, Document, FileIssue, IngestReport, QABotError
 from .store import Store, StoreError, wipe_local_store
@@ -155,6 +155,10 @@ def _ingest_locked(store: Store, files: list[Path], roots: list[Path], settings:
             report.chunks += len(chunks)
             report.doc_ids.append(doc.doc_id)
         except UnreadableFile as e:
+            report.failed.append(FileIssue(str(path), str(e)))
+        except EmbedderError as e:
+            if e.fatal:
+                raise  # a rejected key or an unreachable server fails every file the same way: stop with its message
             report.failed.append(FileIssue(str(path), str(e)))
         except QABotError:
             raise  # store or embedder trouble affects every file: stop with its message

@@ -6,6 +6,7 @@ document text (answers quote documents verbatim) is HTML-escaped before it reach
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import os
@@ -13,11 +14,13 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from .config import PROJECT_ROOT, Settings, get_settings
+from .inputs import message_text, normalise_history
 from .schema import Answer, Citation, IngestReport, QABotError
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
@@ -25,6 +28,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool do
 log = logging.getLogger("qa_bot.ui")
 
 GENERATORS = ["extractive", "local", "openai"]
+GENERATOR_INFO = {
+    "extractive": "extractive: quotes sentences, no LLM, instant",
+    "local": "local: Qwen 1.5B on this CPU (~5 s)",
+    "openai": "openai: an OpenAI-compatible model server",
+}
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 EXAMPLES = [
     "Who heads NATO's Military Committee?",
@@ -86,19 +94,33 @@ def _passage_with_mark(c: Citation) -> str:
     return f"{_esc(passage[:s])}<mark>{_esc(passage[s:e])}</mark>{_esc(passage[e:])}"
 
 
+def public_source(source: str) -> str:
+    """What web users see of a document's location: its file name, never the server's folders."""
+    return PurePath(source).name or source if source else ""
+
+
+# An absolute POSIX path, not one inside a URL ("http://host/v1") or a relative one ("a/b").
+_ABS_PATH = re.compile(r"(?<![\w:/.~-])(?:/[^\s/'\"`<>|;,()]+)+/?")
+
+
+def hide_paths(text: str) -> str:
+    """``text`` with every absolute server path cut to its last part (error messages name the store's folder)."""
+    return _ABS_PATH.sub(lambda m: "…/" + m.group().rstrip("/").rsplit("/", 1)[-1], text)
+
+
 def render_sources(citations: Sequence[Citation]) -> str:
     if not citations:
         return ""
     items = []
     for c in citations:
-        fname = Path(c.source).name if c.source else c.doc_id
+        fname = public_source(c.source) if c.source else c.doc_id
         pstart = c.passage_start
         pend = pstart + len(c.passage or c.quote)
         items.append(
             f'<details class="qa-source"><summary><span class="qa-marker">[{c.marker}]</span> '
             f"<strong>{_esc(c.title or c.doc_id)}</strong> · <code>{_esc(fname)}</code> · chars {c.start}–{c.end}</summary>"
             f'<blockquote class="qa-passage">{_passage_with_mark(c)}</blockquote>'
-            f'<div class="qa-meta">document <code>{_esc(c.doc_id)}</code> · file {_esc(c.source)} · '
+            f'<div class="qa-meta">document <code>{_esc(c.doc_id)}</code> · file {_esc(fname)} · '
             f"quote at chars {c.start}–{c.end}, passage at chars {pstart}–{pend}</div></details>"
         )
     return f'<div class="qa-sources"><div class="qa-sources-title">Sources</div>{"".join(items)}</div>'
@@ -147,21 +169,6 @@ def _error_message(text: str) -> dict:
 
 
 # --- chat history -> (question, plain answer) pairs --------------------------------------------------------------
-def message_text(content: Any) -> str:
-    """Text of a message's content in any of Gradio's shapes (str, list of parts, dict part)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        if content.get("type") == "text" or "text" in content:
-            return str(content.get("text", ""))
-        return ""
-    if isinstance(content, (list, tuple)):
-        return "".join(message_text(c) for c in content)
-    return ""
-
-
 _ANSWER_P = re.compile(r'<p class="qa-answer[^"]*">(.*?)</p>', re.S)
 
 
@@ -174,25 +181,17 @@ def plain_answer(rendered: str) -> str:
     return html.unescape(body).replace(" ▍", "").strip()
 
 
+def _chat_answer(message: dict) -> str | None:
+    """The answer of one of the chat's assistant messages: None for the "how" block, "" for an error notice."""
+    if (message.get("metadata") or {}).get("title"):
+        return None
+    text = message_text(message.get("content"))
+    return "" if text.startswith(ERROR_PREFIX) else plain_answer(text)
+
+
 def history_pairs(messages: Sequence[dict] | None) -> list[tuple[str, str]]:
     """(question, plain answer) pairs from Gradio's messages; failed turns and "how" blocks are left out."""
-    pairs: list[tuple[str, str]] = []
-    question: str | None = None
-    for m in messages or []:
-        if not isinstance(m, dict):
-            m = getattr(m, "model_dump", lambda: {})() or vars(m)
-        role = m.get("role")
-        meta = m.get("metadata") or {}
-        text = message_text(m.get("content"))
-        if role == "user":
-            question = text if question is None else f"{question}\n{text}"
-        elif role == "assistant" and question is not None:
-            if meta.get("title"):
-                continue  # the "how this was answered" block
-            if not text.startswith(ERROR_PREFIX) and text.strip():
-                pairs.append((question, plain_answer(text)))
-            question = None
-    return pairs
+    return normalise_history(messages, answer_text=_chat_answer)
 
 
 # --- the app -----------------------------------------------------------------------------------------------------
@@ -202,7 +201,7 @@ def answer_to_dict(a: Answer) -> dict:
         "question": a.question,
         "text": a.text,
         "citations": [
-            {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote}
+            {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": public_source(c.source), "start": c.start, "end": c.end, "quote": c.quote}
             for c in a.citations
         ],
         "refused": a.refused,
@@ -216,7 +215,7 @@ def answer_to_dict(a: Answer) -> dict:
 
 def friendly_error(e: BaseException) -> str:
     if isinstance(e, QABotError):
-        msg = str(e)
+        msg = hide_paths(str(e))
         return msg[:1].upper() + msg[1:]
     log.exception("unexpected error while answering")
     return f"Something went wrong while answering ({type(e).__name__}). The details are in the server log; please try again."
@@ -227,14 +226,18 @@ class WebApp:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.default_generator = self.settings.resolved_generator()
-        self.uploads_dir = self.settings.store_dir / "uploads"
+        self.allowed_generators = self.settings.allowed()
+        configured = self.settings.resolved_generator()
+        self.default_generator = configured if configured in self.allowed_generators else self.allowed_generators[0]
+        # Resolved: ingest records resolved paths, and uploads are matched against those records.
+        self.uploads_dir = (self.settings.store_dir / "uploads").resolve()
 
     # --- answering -----------------------------------------------------------------------------------------------
     def stream(self, question: str, history: Sequence[tuple[str, str]], generator: str | None, top_k: int | None) -> Iterator[str | Answer]:
         from .answer import stream_answer
 
         gen = generator or self.default_generator
+        self.check_generator(gen)
         lock = _MODEL_LOCKS.get(gen)
         if lock is None:
             yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k)
@@ -246,6 +249,15 @@ class WebApp:
             yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k)
         finally:
             lock.release()
+
+    def check_generator(self, name: str) -> None:
+        """Web users pick among the operator's allowed generators only (QA_BOT_ALLOWED_GENERATORS)."""
+        if name in self.allowed_generators:
+            return
+        offered = ", ".join(self.allowed_generators)
+        if name not in GENERATORS:
+            raise QABotError(f"unknown generator '{str(name)[:40]}' (available here: {offered})")
+        raise QABotError(f"the {name} generator is not enabled on this server (available here: {offered})")
 
     def chat(self, message: str, history: list[dict], generator: str, top_k: float) -> Iterator[list[dict]]:
         """The ChatInterface function: yields the assistant's messages (how-block + answer) as they grow."""
@@ -275,18 +287,18 @@ class WebApp:
         finally:
             stream.close()  # the stop button closes this generator: free the model at once
 
-    def ask(self, question: str, history: list[list[str]] | None = None, generator: str | None = None, top_k: int | None = None) -> dict:
+    def ask(self, question: str, history: list | None = None, generator: str | None = None, top_k: int | None = None) -> dict:
         """Answer a question from the indexed documents. Returns text, citations, refused and standalone_question.
 
-        history: earlier turns as [question, answer] pairs; generator: extractive, local or openai (default: the
-        server's); top_k: passages to retrieve.
+        history: earlier turns, as [question, answer] pairs or {"role": "user"|"assistant", "content": ...} messages;
+        generator: one the server allows (default: the server's); top_k: passages to retrieve (1-50).
         """
         import gradio as gr
 
-        pairs = [(str(p[0]), str(p[1])) for p in (history or []) if isinstance(p, (list, tuple)) and len(p) >= 2]
         final = None
         try:
-            for item in self.stream(question, pairs, generator or None, int(top_k) if top_k else None):
+            # History and top_k are checked by the answer chain itself, the same way for every caller.
+            for item in self.stream(question, history, generator or None, top_k):
                 if isinstance(item, Answer):
                     final = item
         except Exception as e:
@@ -339,6 +351,8 @@ class WebApp:
             return '<div class="qa-status-bad">No files were uploaded.</div>', self.documents_html()
         bad: list[tuple[str, str]] = []
         good: list[Path] = []
+        created: list[Path] = []  # files this upload added to uploads/: the only ones a failure may take away again
+        renamed: list[tuple[str, str]] = []
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         for i, p in enumerate(paths):
             name = _safe_name(p.name)
@@ -352,9 +366,16 @@ class WebApp:
             except Exception as e:
                 bad.append((name, f"{type(e).__name__}: {e}"))
                 continue
-            dest = self.uploads_dir / name
-            shutil.copyfile(p, dest)
+            try:
+                dest, new = place_upload(p, self.uploads_dir, name)
+            except OSError as e:
+                bad.append((name, f"could not be saved on the server ({e.strerror or type(e).__name__})"))
+                continue
             good.append(dest)
+            if new:
+                created.append(dest)
+            if dest.name != name:
+                renamed.append((name, dest.name))
 
         report = None
         if good:
@@ -367,10 +388,12 @@ class WebApp:
                     report = ingest(good, self.settings, prune=False, progress=on_progress)
             except Exception as e:
                 bad.append(("(indexing)", friendly_error(e)))
+                self._drop_unindexed(created)
             else:
                 bad.extend((Path(f.path).name, f.reason) for f in report.failed)
-                for f in report.failed:  # keep uploads/ in step with the index
-                    Path(f.path).unlink(missing_ok=True)
+                failed = {f.path for f in report.failed}
+                # Keep uploads/ in step with the index; a file that was already there stays, whatever became of this upload.
+                self._drop_unindexed([c for c in created if str(c) in failed])
         parts = []
         if report is not None and (report.added or report.updated or report.skipped):
             ok_names = ", ".join(_esc(p.name) for p in good if str(p) not in {f.path for f in report.failed})
@@ -378,15 +401,77 @@ class WebApp:
                 f'<div class="qa-status-ok">✓ Indexed {ok_names}: {report.added} added, {report.updated} updated, '
                 f"{report.skipped} unchanged ({report.chunks} chunk{'s' if report.chunks != 1 else ''}, {report.seconds:.1f} s). You can ask about them now.</div>"
             )
+        for original, kept in renamed:
+            parts.append(f'<div class="qa-status-ok">{_esc(original)} was saved as {_esc(kept)}: a different document already has that name.</div>')
         for name, reason in bad:
-            parts.append(f'<div class="qa-status-bad">✗ Not indexed: {_esc(name)}: {_esc(reason)}</div>')
+            parts.append(f'<div class="qa-status-bad">✗ Not indexed: {_esc(name)}: {_esc(hide_paths(reason))}</div>')
         return "".join(parts), self.documents_html()
 
+    def _drop_unindexed(self, created: list[Path]) -> None:
+        """Remove files this upload added that did not make it into the index."""
+        try:
+            indexed = {rec.source for rec in self.registry().values()}
+        except QABotError:  # the store is unreadable: nothing was indexed from this upload
+            indexed = set()
+        for path in created:
+            if str(path) not in indexed:
+                path.unlink(missing_ok=True)
 
-def _safe_name(name: str) -> str:
+
+MAX_NAME = 150
+
+
+def _safe_name(name: str, limit: int = MAX_NAME) -> str:
+    """A file name safe to create in uploads/, at most ``limit`` characters; the extension survives shortening."""
     name = Path(name).name.strip().replace("\x00", "")
     name = re.sub(r"[^\w.\- ]+", "_", name).strip(". ") or "upload.txt"
-    return name[:150]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 10:  # no extension worth keeping
+        return name[:limit]
+    return stem[: max(1, limit - len(ext) - 1)].rstrip(". ") + "." + ext
+
+
+def _name_variants(name: str) -> Iterator[str]:
+    """``name``, then ``name-2``, ``name-3``, ... (extension kept, length bounded)."""
+    yield name
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, dot + ext) if dot and stem else (name, "")
+    for n in range(2, 1000):
+        yield _safe_name(f"{stem[: MAX_NAME - len(ext) - 5]}-{n}{ext}")
+    yield f"{uuid.uuid4().hex}{ext}"
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def place_upload(src: Path, folder: Path, name: str) -> tuple[Path, bool]:
+    """Copy ``src`` into ``folder`` as ``name`` or, when a different file already has that name, as ``name-2`` etc.
+
+    Returns the path and whether it is new (False: an identical file was already there and is reused). Never
+    replaces an existing file (an upload is no way to overwrite another user's document), and readers never see a
+    half-written file: the bytes go to a hidden temporary file first, which is renamed onto a name claimed with O_EXCL.
+    """
+    digest = _digest(src)
+    tmp = folder / f".upload-{uuid.uuid4().hex}.part"  # hidden: a folder ingest of uploads/ skips dotfiles
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        for candidate in _name_variants(name):
+            dest = folder / candidate
+            try:
+                os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))  # claim the name
+            except FileExistsError:
+                if dest.is_file() and _digest(dest) == digest:
+                    return dest, False
+                continue
+            os.replace(tmp, dest)
+            return dest, True
+        raise FileExistsError(name)  # unreachable: the last variant is a fresh uuid
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
@@ -402,8 +487,8 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
         with gr.Sidebar(label="Settings and documents", open=True, width=340):
             gr.Markdown("### Settings")
             generator = gr.Radio(
-                GENERATORS, value=app.default_generator, label="Generator", elem_id="qa-generator",
-                info="extractive: quotes sentences, no LLM, instant · local: Qwen 1.5B on this CPU (~5 s) · openai: needs OPENAI_API_KEY",
+                app.allowed_generators, value=app.default_generator, label="Generator", elem_id="qa-generator",
+                info=" · ".join(GENERATOR_INFO[g] for g in app.allowed_generators),
             )
             top_k = gr.Slider(1, 10, value=min(app.settings.top_k, 10), step=1, label="Passages to retrieve (top-k)", elem_id="qa-topk")
             gr.Markdown("### Add documents")
