@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import PROJECT_ROOT, Settings, get_settings
-from .schema import Answer, Citation, IngestReport, QABotError
+from .schema import Answer, Citation, IngestReport, QABotError, answer_to_dict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -196,24 +196,6 @@ def history_pairs(messages: Sequence[dict] | None) -> list[tuple[str, str]]:
 
 
 # --- the app -----------------------------------------------------------------------------------------------------
-def answer_to_dict(a: Answer) -> dict:
-    """The JSON shape of the ``/ask`` endpoint."""
-    return {
-        "question": a.question,
-        "text": a.text,
-        "citations": [
-            {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote}
-            for c in a.citations
-        ],
-        "refused": a.refused,
-        "standalone_question": a.standalone_question,
-        "generator": a.generator,
-        "timings": dict(a.timings),
-        "flagged_sentences": list(a.flagged_sentences),
-        "confidence": a.confidence,
-    }
-
-
 def friendly_error(e: BaseException) -> str:
     if isinstance(e, QABotError):
         msg = str(e)
@@ -463,6 +445,8 @@ def launch(
             raise seeding["error"]
         if seeding.get("report") is not None:
             print(f"empty store: indexed the bundled seeds/ ({seeding['report'].summary()})", flush=True)
+    from .openai_api import openai_api_lifespan
+
     limit = concurrency or int(os.environ.get("QA_BOT_UI_CONCURRENCY", DEFAULT_CONCURRENCY))
     demo.queue(default_concurrency_limit=limit)
     demo.launch(
@@ -473,5 +457,6 @@ def launch(
         css=CSS,
         footer_links=["api"],
         max_file_size=int(settings.max_file_mb * 1024 * 1024),  # bigger uploads are refused before they fill the disk
+        app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
     )
     return demo
