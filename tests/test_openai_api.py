@@ -195,3 +195,35 @@ def test_internal_errors_are_500_without_secrets(broken_server):
     r = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
     assert "Rob Bauer" in r.choices[0].message.content
     assert SECRET not in broken_server.log_tail(100_000)
+
+
+# --- request parsing, without a server ---------------------------------------------------------------------------------
+def test_history_pairs_drop_system_messages_and_our_sources_list(tmp_path):
+    from qa_bot.config import Settings
+    from qa_bot.openai_api import parse_request
+
+    s = Settings(store_dir=tmp_path, chroma_host=None, generator="extractive")
+    body = {"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Where were"}, {"role": "user", "content": [{"type": "text", "text": "the drills?"}]},
+        {"role": "assistant", "content": 'Over the Sea of Japan [1].\n\nSources:\n[1] AP (a.txt, chars 1-9): "Sea of Japan"'},
+        {"role": "assistant", "content": "An assistant turn with no question before it is not a pair."},
+        {"role": "user", "content": "When?"},
+    ]}
+    question, history, generator, stream = parse_request(body, s)
+    assert (question, generator, stream) == ("When?", "extractive", False)
+    assert history == [("Where were\nthe drills?", "Over the Sea of Japan [1].")]
+
+
+def test_allowed_generators_follow_a_setting_when_there_is_one():
+    from types import SimpleNamespace
+
+    from qa_bot.openai_api import allowed_generators
+
+    def settings(default: str, allowed=None):
+        return SimpleNamespace(resolved_generator=lambda: default, allowed_generators=allowed)
+
+    assert allowed_generators(settings("local")) == ["local", "extractive"]
+    assert allowed_generators(settings("extractive")) == ["extractive"]
+    assert allowed_generators(settings("local", ["extractive", "local", "openai"])) == ["local", "extractive", "openai"]
+    assert allowed_generators(settings("openai", "extractive, openai")) == ["openai", "extractive"]

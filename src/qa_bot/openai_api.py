@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
@@ -25,9 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .config import Settings
 from .schema import Answer, QABotError, answer_to_dict
-
-if TYPE_CHECKING:
-    from .ui import WebApp
+from .ui import WebApp, friendly_error
 
 log = logging.getLogger("qa_bot.openai_api")
 
@@ -172,12 +170,6 @@ def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None =
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def _error_message(e: BaseException) -> str:
-    from .ui import friendly_error  # logs the stack trace of an unexpected error; the client gets one line
-
-    return friendly_error(e)
-
-
 def sse_events(webapp: WebApp, question: str, history: list[tuple[str, str]], generator: str) -> Iterator[str]:
     """Server-sent events in OpenAI's chunk format.
 
@@ -200,7 +192,7 @@ def sse_events(webapp: WebApp, question: str, history: list[tuple[str, str]], ge
             else:
                 yield _chunk(cid, created, generator, {"reasoning_content": item})
     except Exception as e:  # the 200 header is sent: the error becomes an event the openai client raises as APIError
-        yield f"data: {json.dumps(ApiError(500, _error_message(e)).body(), ensure_ascii=False)}\n\n"
+        yield f"data: {json.dumps(ApiError(500, friendly_error(e)).body(), ensure_ascii=False)}\n\n"
     finally:
         stream.close()  # frees the local model at once when the client goes away
 
@@ -250,7 +242,7 @@ def build_router(webapp: WebApp) -> APIRouter:
         try:
             a = await run_in_threadpool(_final_answer, webapp, question, history, generator)
         except Exception as e:
-            return ApiError(500, _error_message(e)).response()
+            return ApiError(500, friendly_error(e)).response()
         return JSONResponse(completion(a, f"chatcmpl-{uuid.uuid4().hex}", int(time.time())))
 
     return router
