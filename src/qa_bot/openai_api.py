@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -170,7 +170,7 @@ def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None =
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def sse_events(webapp: WebApp, question: str, history: list[tuple[str, str]], generator: str) -> Iterator[str]:
+def sse_events(webapp: WebApp, question: str, history: list[tuple[str, str]], generator: str) -> Generator[str, None, None]:
     """Server-sent events in OpenAI's chunk format.
 
     The content is the verified answer, identical to the non-streaming one: verification can renumber markers, add
@@ -197,7 +197,7 @@ def sse_events(webapp: WebApp, question: str, history: list[tuple[str, str]], ge
         stream.close()  # frees the local model at once when the client goes away
 
 
-async def _in_threads(events: Iterator[str]) -> AsyncIterator[str]:
+async def _in_threads(events: Generator[str, None, None]) -> AsyncIterator[str]:
     """Drive the blocking pipeline in worker threads; close it even when the client disconnects mid-answer."""
     try:
         while (event := await run_in_threadpool(next, events, None)) is not None:
