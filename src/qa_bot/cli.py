@@ -6,11 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .config import PROJECT_ROOT, Settings, get_settings
-from .schema import QABotError
+from .schema import QABotError, answer_to_dict
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -75,18 +77,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not hits:
         console.print("no matching passages")
         return 0
-    table = Table(show_lines=True)
-    for col in ("#", "doc", "offsets", "score", "dense", "bm25", "passage"):
-        table.add_column(col, overflow="fold")
+    console.print(search_table(hits))
+    return 0
+
+
+def search_table(hits: list) -> Table:
+    """Ranked passages in a table that fits the terminal: the passage column takes the width the short columns leave."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
+    table.add_column("#", no_wrap=True, justify="right")
+    table.add_column("document", overflow="fold", max_width=24)
+    table.add_column("scores", no_wrap=True)
+    table.add_column("passage", overflow="fold", ratio=1, min_width=20)
     for h in hits:
         c = h.chunk
+        scores = f"rrf {h.score:.4f}\ncos " + ("-" if h.dense is None else f"{h.dense:.3f}") + "\nbm25 " + ("-" if h.bm25 is None else f"{h.bm25:.2f}")
+        passage = " ".join(c.text.split())  # the passage's own line breaks would only add ragged lines
         table.add_row(
-            str(h.rank), c.doc_id, f"{c.start}-{c.end}", f"{h.score:.4f}",
-            "-" if h.dense is None else f"{h.dense:.3f}", "-" if h.bm25 is None else f"{h.bm25:.2f}",
-            c.text if len(c.text) < 400 else c.text[:400] + "…",
+            str(h.rank), Text(f"{c.doc_id}\nchars {c.start}-{c.end}"), scores,
+            Text(passage if len(passage) < 400 else passage[:400] + "…"), end_section=True,
         )
-    console.print(table)
-    return 0
+    return table
 
 
 # --- ask ---------------------------------------------------------------------------------------------------------
@@ -138,7 +148,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if args.json:
             import json
 
-            print(json.dumps(final.to_dict(), indent=2, ensure_ascii=False, default=str))
+            print(json.dumps(answer_to_dict(final), indent=2, ensure_ascii=False))
         else:
             print_answer(final)
             if args.timings:
@@ -187,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="show the ranked passages for a query (no answer generation)")
     p.add_argument("query")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print the ranked passages as JSON")
     _common(p)
     p.set_defaults(func=cmd_search)
 
@@ -196,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--generator", choices=["auto", "local", "openai", "extractive"], help="answer generator (QA_BOT_GENERATOR)")
     p.add_argument("--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)")
     p.add_argument("--stream", action="store_true", help="print the raw answer to stderr as it is generated")
-    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON: text, refused, citations (offsets, quotes), timings, confidence")
     p.add_argument("--timings", action="store_true", help="print per-stage timings")
     _common(p)
     p.set_defaults(func=cmd_ask)

@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import PROJECT_ROOT, Settings, get_settings
 from .inputs import message_text, normalise_history
-from .schema import Answer, Citation, IngestReport, QABotError
+from .schema import Answer, Citation, IngestReport, QABotError, answer_to_dict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -195,24 +195,6 @@ def history_pairs(messages: Sequence[dict] | None) -> list[tuple[str, str]]:
 
 
 # --- the app -----------------------------------------------------------------------------------------------------
-def answer_to_dict(a: Answer) -> dict:
-    """The JSON shape of the ``/ask`` endpoint."""
-    return {
-        "question": a.question,
-        "text": a.text,
-        "citations": [
-            {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": public_source(c.source), "start": c.start, "end": c.end, "quote": c.quote}
-            for c in a.citations
-        ],
-        "refused": a.refused,
-        "standalone_question": a.standalone_question,
-        "generator": a.generator,
-        "timings": dict(a.timings),
-        "flagged_sentences": list(a.flagged_sentences),
-        "confidence": a.confidence,
-    }
-
-
 def friendly_error(e: BaseException) -> str:
     if isinstance(e, QABotError):
         msg = hide_paths(str(e))
@@ -304,7 +286,7 @@ class WebApp:
         except Exception as e:
             raise gr.Error(friendly_error(e), print_exception=False) from None
         assert final is not None
-        return answer_to_dict(final)
+        return answer_to_dict(final, full_paths=False)
 
     # --- documents -----------------------------------------------------------------------------------------------
     def registry(self) -> dict:
@@ -548,6 +530,8 @@ def launch(
             raise seeding["error"]
         if seeding.get("report") is not None:
             print(f"empty store: indexed the bundled seeds/ ({seeding['report'].summary()})", flush=True)
+    from .openai_api import openai_api_lifespan
+
     limit = concurrency or int(os.environ.get("QA_BOT_UI_CONCURRENCY", DEFAULT_CONCURRENCY))
     demo.queue(default_concurrency_limit=limit)
     demo.launch(
@@ -558,5 +542,6 @@ def launch(
         css=CSS,
         footer_links=["api"],
         max_file_size=int(settings.max_file_mb * 1024 * 1024),  # bigger uploads are refused before they fill the disk
+        app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
     )
     return demo
