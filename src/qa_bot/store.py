@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class DocRecord:
     source: str
     sha256: str
     n_chunks: int
+    indexed_at: float | None = None  # epoch seconds of the last write; None for documents indexed before it was recorded
 
 
 def _client(settings: Settings):
@@ -177,7 +179,8 @@ class Store:
             return {}
         got = self.docs.get(ids=doc_ids, include=["metadatas"])
         return {
-            i: DocRecord(i, m.get("title", ""), m.get("source", ""), m.get("sha256", ""), int(m.get("n_chunks", 0)))
+            i: DocRecord(i, m.get("title", ""), m.get("source", ""), m.get("sha256", ""), int(m.get("n_chunks", 0)),
+                         float(m["indexed_at"]) if m.get("indexed_at") is not None else None)
             for i, m in zip(got["ids"], got["metadatas"])
         }
 
@@ -208,7 +211,7 @@ class Store:
             ids=[doc.doc_id],
             embeddings=[[1.0]],
             documents=[doc.text],
-            metadatas=[{"title": doc.title, "source": doc.source, "sha256": doc.sha256, "n_chunks": len(chunks)}],
+            metadatas=[{"title": doc.title, "source": doc.source, "sha256": doc.sha256, "n_chunks": len(chunks), "indexed_at": time.time()}],
         )
         self.chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.sha256}}]})
         self._bump()
