@@ -107,10 +107,10 @@ def print_answer(a, show_sources: bool = True) -> None:
 
 def print_stage(stage) -> None:
     """One line on stderr per step of the chain, so a user waiting for a slow model sees what it is doing."""
-    err.print(f"[dim]… {stage.detail}[/dim]", highlight=False)
+    err.print(f"… {stage.detail}", style="dim", highlight=False, markup=False)
     for h in stage.hits:
-        err.print(f"[dim]    [{h.rank}] {h.chunk.title or h.chunk.doc_id} ({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})[/dim]",
-                  highlight=False, markup=False)
+        err.print(f"    [{h.rank}] {h.chunk.title or h.chunk.doc_id} ({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})",
+                  style="dim", highlight=False, markup=False)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

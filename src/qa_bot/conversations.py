@@ -50,10 +50,12 @@ def conversations_key(store_dir: Path) -> str:
     return key
 
 
-def keep_across_restarts(chat: Any, store_dir: Path) -> None:
-    """Give a ChatInterface built with ``save_history=True`` this store's key and a fixed localStorage slot.
+def setup_saved_conversations(chat: Any, store_dir: Path) -> None:
+    """Give a ChatInterface built with ``save_history=True`` this store's key, a fixed localStorage slot, and element ids.
 
     Must run inside the ``gr.Blocks`` context, before it closes (the page's config is built then)."""
     state = chat.saved_conversations
     state.secret = conversations_key(store_dir)
     state.storage_key = STORAGE_KEY
+    chat.chat_history_dataset.elem_id = "qa-conversations"
+    chat.new_chat_button.elem_id = "qa-new-chat"

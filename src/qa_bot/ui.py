@@ -393,6 +393,8 @@ class WebApp:
         i = index if isinstance(index, int) else int(index[0])
         if not 0 <= i < len(msgs):
             raise QABotError("the rated message is no longer in the chat")
+        if msgs[i].get("role") != "assistant":
+            raise QABotError("only answers can be rated")
         # A turn is [how block, answer]: either may carry the thumbs; the answer is the one without a title.
         j = next((k for k in range(i, len(msgs)) if msgs[k].get("role") == "assistant" and not (msgs[k].get("metadata") or {}).get("title")), None)
         q = next((k for k in range(i, -1, -1) if msgs[k].get("role") == "user"), None)
@@ -499,7 +501,7 @@ def _safe_name(name: str) -> str:
 def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
     import gradio as gr
 
-    from .conversations import keep_across_restarts
+    from .conversations import setup_saved_conversations
     from .ui_panels import add_document_removal, add_rating
 
     app = webapp or WebApp(settings)
@@ -544,7 +546,7 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
             fill_height=True,
             save_history=True,  # past conversations listed beside the chat, kept in the browser
         )
-        keep_across_restarts(chat, app.settings.store_dir)
+        setup_saved_conversations(chat, app.settings.store_dir)
         add_rating(app, chatbot, feedback)
         files.upload(upload, [files], [status, docs, files], concurrency_limit=1, api_visibility="undocumented", show_progress="full").then(
             remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)

@@ -39,7 +39,7 @@ def add_document_removal(app: WebApp, docs: Any) -> tuple[Any, Callable[[], Any]
     def ask_first(doc_id: str | None):
         if not doc_id:
             return gr.update(visible=False), "", '<div class="qa-status-bad">Choose a document to remove first.</div>'
-        label = dict((v, k) for k, v in app.document_choices()).get(doc_id, doc_id)
+        label = {v: k for k, v in app.document_choices()}.get(doc_id, doc_id)
         text = f"<div>Remove <strong>{_esc(label)}</strong> from the index? Answers will no longer find or cite it.</div>"
         return gr.update(visible=True), text, ""
 
