@@ -26,7 +26,7 @@ def add_document_removal(app: WebApp, docs: Any) -> tuple[Any, Callable[[], Any]
     with gr.Row(equal_height=True):
         choice = gr.Dropdown(choices=[], value=None, label="Remove a document", elem_id="qa-remove-choice", scale=3)
         ask = gr.Button("Remove…", size="sm", elem_id="qa-remove", scale=1)
-    with gr.Group(visible=False, elem_id="qa-remove-confirm") as confirm:
+    with gr.Column(visible=False, elem_id="qa-remove-confirm") as confirm:
         prompt = gr.HTML()
         with gr.Row():
             yes = gr.Button("Yes, remove it", variant="stop", size="sm", elem_id="qa-remove-yes")
