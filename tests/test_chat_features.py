@@ -232,3 +232,16 @@ def test_interactive_ask_prints_the_stages_on_stderr(seeded):
     # one-shot answers for scripts keep stderr quiet
     q = subprocess.run([sys.executable, "-m", "qa_bot.cli", "ask", NATO_Q], capture_output=True, text=True, timeout=180, cwd=ROOT, env=env)
     assert q.returncode == 0 and "… Found" not in q.stderr
+
+
+def test_a_rater_has_one_rating_per_answer(tmp_path):
+    log = FeedbackLog(tmp_path / "feedback.jsonl")
+    rec = {"question": "Who?", "history": [], "answer": "Bauer [1].", "citations": []}
+    first = log.add(True, rec, rater="browser-a")
+    log.comment(first, "good")
+    log.add(False, rec, rater="browser-a")  # thumbs down after thumbs up: the down stands
+    log.add(True, rec, rater="browser-b")  # another browser's rating of the same answer counts on its own
+    assert log.counts() == (1, 1)
+    assert {(e["rating"], e["comment"]) for e in log.entries()} == {("dislike", ""), ("like", "")}
+    log.add(None, rec, rater="browser-a")  # the thumb clicked off again
+    assert log.counts() == (1, 0)

@@ -7,6 +7,7 @@ until the field is removed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -93,10 +94,17 @@ class FeedbackLog:
         with self._lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(line)  # one write per line: a crash leaves at most one broken last line, which reading skips
 
-    def add(self, liked: bool, record: dict, comment: str = "") -> str:
+    def add(self, liked: bool | None, record: dict, comment: str = "", rater: str = "") -> str:
+        """Append a rating of the answer in ``record``; ``liked=None`` takes the rater's rating of it back.
+
+        One rater (a browser session) has one rating per answer: a later one replaces the earlier (thumbs up, then down)."""
         fid = uuid.uuid4().hex[:12]
-        self._append({"id": fid, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rating": "like" if liked else "dislike",
-                      "comment": comment.strip(), **record})
+        key = hashlib.sha256(json.dumps([rater, record.get("question"), record.get("history"), record.get("answer")]).encode()).hexdigest()[:16]
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if liked is None:
+            self._append({"id": fid, "answer_key": key, "retracted": True, "time": now})
+        else:
+            self._append({"id": fid, "answer_key": key, "time": now, "rating": "like" if liked else "dislike", "comment": comment.strip(), **record})
         return fid
 
     def comment(self, fid: str, text: str) -> None:
@@ -118,6 +126,9 @@ class FeedbackLog:
                 log.warning("%s:%d: not valid JSON, skipped", self.path, n)
                 continue
             fid = row.get("id")
+            if "rating" in row or row.get("retracted"):
+                for old in [k for k, r in ratings.items() if row.get("answer_key") and r.get("answer_key") == row["answer_key"]]:
+                    del ratings[old]  # replaced or taken back by the same rater
             if "rating" in row:
                 ratings[fid] = row
             elif fid in ratings and row.get("comment"):

@@ -387,8 +387,8 @@ class WebApp:
         return f'<div class="qa-status-ok">✓ Removed {_esc(rec.title or rec.doc_id)} ({rec.n_chunks} chunk{"s" if rec.n_chunks != 1 else ""}).</div>'
 
     # --- feedback ------------------------------------------------------------------------------------------------
-    def rate(self, messages: Sequence[Any], index: int | Sequence[int], liked: bool) -> str:
-        """Store a like / dislike of the answer at ``index`` in the chat's messages; returns the rating's id."""
+    def rate(self, messages: Sequence[Any], index: int | Sequence[int], liked: bool | None, rater: str = "") -> str:
+        """Store a like / dislike (None: take it back) of the answer at ``index`` in the chat's messages; returns the rating's id."""
         msgs = [_as_dict(m) for m in messages or []]
         i = index if isinstance(index, int) else int(index[0])
         if not 0 <= i < len(msgs):
@@ -407,7 +407,7 @@ class WebApp:
             "question": question, "history": [list(p) for p in history_pairs(msgs[:q])], "answer": text, "citations": [],
             "note": "answered before the server restarted: citations and timings were not kept",
         }
-        return self.feedback.add(liked, record)
+        return self.feedback.add(liked, record, rater=rater)
 
     def feedback_html(self) -> str:
         likes, dislikes = self.feedback.counts()

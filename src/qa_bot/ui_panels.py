@@ -61,15 +61,15 @@ def add_rating(app: WebApp, chatbot: Any, counter: Any) -> None:
         send = gr.Button("Send comment", size="sm", scale=1, elem_id="qa-comment-send")
     last = gr.State(None)  # the id of this browser's latest rating, which a comment is added to
 
-    def on_like(messages: list, data: gr.LikeData):
-        keep = (gr.update(), gr.update(), gr.update(), gr.update())
-        if not isinstance(data.liked, bool):  # a rating taken back: the log keeps the first one
-            return keep
+    def on_like(messages: list, data: gr.LikeData, request: gr.Request):
+        liked = data.liked if isinstance(data.liked, bool) else None  # "" when a thumb is clicked off again
         try:
-            fid = app.rate(messages, data.index, data.liked)
+            fid = app.rate(messages, data.index, liked, rater=request.session_hash or "")
         except QABotError as e:
             gr.Warning(str(e))
-            return keep
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        if liked is None:
+            return app.feedback_html(), gr.update(visible=False), None, ""
         return app.feedback_html(), gr.update(visible=True), fid, ""
 
     def on_comment(fid: str | None, comment: str):
