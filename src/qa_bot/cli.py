@@ -192,7 +192,8 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     ready, waiting = export_questions(FeedbackLog(source), args.out)
     console.print(
         f"wrote {ready + waiting} question(s) to {args.out}: {ready} ready for `qa-bot eval`, {waiting} waiting for a person to write "
-        "the gold answer (rows with a 'todo' field)", highlight=False,
+        "the gold answer (rows with a 'todo' field); evaluate with `qa-bot eval OUT --docs FOLDER` on the documents they are about",
+        highlight=False,
     )
     return 0
 

@@ -54,7 +54,6 @@ def add_document_removal(app: WebApp, docs: Any) -> tuple[Any, Callable[[], Any]
 
 def add_rating(app: WebApp, chatbot: Any, counter: Any) -> None:
     """👍 / 👎 under each answer, stored with the answer; then an optional comment box for that rating."""
-
     with gr.Row(visible=False, elem_id="qa-comment-row") as row:
         text = gr.Textbox(placeholder="Thanks! What was right or wrong about this answer? (optional)", show_label=False, scale=5,
                           max_lines=3, elem_id="qa-comment")
