@@ -131,6 +131,14 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
     assert exported[f"fb-{like['id']}"]["answers"] and "todo" not in exported[f"fb-{like['id']}"]
     assert exported[f"fb-{dislike['id']}"]["todo"] and exported[f"fb-{dislike['id']}"]["answers"] == []
 
+    # Clicking the thumb off again takes the rating back: one fewer 👎 in the sidebar, and none in the next export.
+    page.locator("#qa-chatbot button[aria-label=Disliked]").last.click()
+    page.wait_for_function(f"() => !document.querySelector('#qa-feedback').innerText.includes(', {m.group(3)} 👎')", timeout=10_000)
+    assert f"{int(m.group(3)) - 1} 👎" in page.locator("#qa-feedback").inner_text()
+    p = subprocess.run([sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=qa_clean_env())
+    assert p.returncode == 0 and f"fb-{dislike['id']}" not in out.read_text() and f"fb-{like['id']}" in out.read_text()
+
 
 REMOVE_ME = "Quorvane Ledger\n\nThe Quorvane ledger records that the harbour bell of Tillmoor was cast in bronze in 1702.\n"
 
