@@ -76,7 +76,7 @@ def webapp(tmp_path):
 
 
 def fake_stream(items):
-    def stream_answer(question, history, *, settings=None, generator=None, top_k=None):
+    def stream_answer(question, history, *, settings=None, generator=None, top_k=None, stages=False):
         for it in items:
             if isinstance(it, Exception):
                 raise it

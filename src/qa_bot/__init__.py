@@ -8,9 +8,9 @@
 from .answer import answer, get_bot, stream_answer
 from .config import Settings, get_settings
 from .ingest import ingest
-from .schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit
+from .schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit, Stage
 
 __all__ = [
-    "Answer", "Chunk", "Citation", "IngestReport", "QABotError", "SearchHit", "Settings",
+    "Answer", "Chunk", "Citation", "IngestReport", "QABotError", "SearchHit", "Settings", "Stage",
     "answer", "get_bot", "get_settings", "ingest", "stream_answer",
 ]

@@ -20,7 +20,7 @@ from .extractive import compose
 from .inputs import check_top_k, normalise_history
 from .prompts import answer_prompt, as_data, check_prompt, condense_prompt, data_hits, defang, format_evidence, format_history, format_passages, legacy_answer_prompt
 from .retrieval import Retriever
-from .schema import Answer, QABotError, SearchHit
+from .schema import Answer, QABotError, SearchHit, Stage
 
 # Earlier turns: (question, answer) pairs or OpenAI-style {"role": ..., "content": ...} messages (inputs.normalise_history).
 History = Sequence[tuple[str, str]] | Sequence[Mapping[str, Any]]
@@ -76,7 +76,10 @@ class Bot:
         return best >= self.settings.min_relevance
 
     # --- the chain ---------------------------------------------------------------------------------------------
-    def run(self, question: str, history: History = (), generator: str | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
+    def run(
+        self, question: str, history: History = (), generator: str | None = None, top_k: int | None = None, stages: bool = False
+    ) -> Iterator[str | Answer | Stage]:
+        """Text deltas, then the final ``Answer``; with ``stages``, a ``Stage`` too as each step starts (retrieve: when done)."""
         question = _check_question(question, self.settings)
         history, top_k = normalise_history(history), check_top_k(top_k)
         gen = generator or self.settings.resolved_generator()
@@ -85,6 +88,8 @@ class Bot:
         ans = Answer(question=question, text="", generator=gen)
         t = time.perf_counter()
         try:
+            if stages and history and self.settings.history_turns:
+                yield Stage("condense", "Rewriting the follow-up as a standalone question")
             ans.standalone_question = self.condense(question, history, gen)
             ans.timings["condense"] = _lap(t)
 
@@ -92,6 +97,9 @@ class Bot:
             hits = self.retrieve(ans.standalone_question, top_k)
             ans.hits = hits
             ans.timings["retrieve"] = _lap(t)
+            if stages:
+                n_docs = len({h.chunk.doc_id for h in hits})
+                yield Stage("retrieve", f"Found {_plural(len(hits), 'passage')} in {_plural(n_docs, 'document')}", list(hits))
 
             t = time.perf_counter()
             raw = ""
@@ -100,6 +108,8 @@ class Bot:
                 raw = REFUSAL_TEXT
             else:
                 readable = data_hits(hits)
+                if stages:
+                    yield Stage("generate", f"Writing the answer ({gen} generator)")
                 scored = score_sentences(ans.standalone_question, readable, self.retriever.embeddings)
                 if gen == "extractive":
                     raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
@@ -113,6 +123,8 @@ class Bot:
             ans.timings["generate"] = _lap(t)
 
             t = time.perf_counter()
+            if stages:
+                yield Stage("verify", "Checking the citations against the passages")
             self.decide(ans, raw, hits, scored, gen)
             ans.timings["verify"] = _lap(t)
         except QABotError:
@@ -196,6 +208,10 @@ def drop_given_answer(question: str, rewritten: str) -> str:
     return out if len(out) >= 3 else rewritten
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _lap(t: float) -> float:
     return round(time.perf_counter() - t, 4)
 
@@ -237,10 +253,13 @@ def clear_bots() -> None:
 
 
 def stream_answer(
-    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
-) -> Iterator[str | Answer]:
-    """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ)."""
-    yield from get_bot(settings).run(question, history or (), generator, top_k)
+    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None,
+    stages: bool = False,
+) -> Iterator[str | Answer | Stage]:
+    """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ).
+
+    With ``stages=True`` a ``Stage`` is yielded as each step of the chain starts, so a user sees progress at once."""
+    yield from get_bot(settings).run(question, history or (), generator, top_k, stages)
 
 
 def timed_answer(

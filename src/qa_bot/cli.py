@@ -119,12 +119,22 @@ def print_answer(a, show_sources: bool = True) -> None:
         console.print(f"[dim](a draft answer was withheld: too unlikely to be right, {a.confidence:.0%})[/dim]", highlight=False)
 
 
+def print_stage(stage) -> None:
+    """One line on stderr per step of the chain, so a user waiting for a slow model sees what it is doing."""
+    err.print(f"… {stage.detail}", style="dim", highlight=False, markup=False)
+    for h in stage.hits:
+        err.print(f"    [{h.rank}] {h.chunk.title or h.chunk.doc_id} ({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})",
+                  style="dim", highlight=False, markup=False)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .answer import Answer, stream_answer
+    from .answer import Answer, Stage, stream_answer
 
     settings = _settings(args)
     history: list[tuple[str, str]] = []
     questions = [args.question] if args.question is not None else None
+    # Interactive sessions show the stages by default; a one-shot answer only with --stream, so scripts get a quiet stderr.
+    show_stages = not args.json and (questions is None or args.stream)
     while True:
         if questions is not None:
             if not questions:
@@ -138,10 +148,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
             if not q.strip():
                 continue
         final = None
-        for item in stream_answer(q, history, settings=settings):
+        streamed = False
+        for item in stream_answer(q, history, settings=settings, stages=show_stages):
             if isinstance(item, Answer):
                 final = item
+            elif isinstance(item, Stage):
+                if streamed:
+                    err.print()
+                    streamed = False
+                print_stage(item)
             elif args.stream and not args.json:
+                streamed = True
                 err.print(item, end="", highlight=False, markup=False)
         if args.stream and not args.json:
             err.print()
@@ -179,6 +196,20 @@ def cmd_remove(args: argparse.Namespace) -> int:
     missing = sorted(set(args.doc_ids) - set(gone))
     console.print(f"removed {len(gone)} document(s)" + (f"; not indexed: {', '.join(missing)}" if missing else ""))
     return 0 if not missing else 1
+
+
+# --- feedback ----------------------------------------------------------------------------------------------------
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from .feedback import FeedbackLog, export_questions, feedback_path
+
+    source = args.feedback or feedback_path(_settings(args))
+    ready, waiting = export_questions(FeedbackLog(source), args.out)
+    console.print(
+        f"wrote {ready + waiting} question(s) to {args.out}: {ready} ready for `qa-bot eval`, {waiting} waiting for a person to write "
+        "the gold answer (rows with a 'todo' field); evaluate with `qa-bot eval OUT --docs FOLDER` on the documents they are about",
+        highlight=False,
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_ids", nargs="+")
     _common(p)
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("feedback", help="ratings given in the web chat")
+    fsub = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    fp = fsub.add_parser("export", help="write the ratings as evaluation questions (JSONL) for `qa-bot eval`")
+    fp.add_argument("out", type=Path, help="output file, e.g. eval/feedback_questions.jsonl")
+    fp.add_argument("--feedback", type=Path, help="the ratings file (default: feedback.jsonl in the store folder)")
+    _common(fp)
+    fp.set_defaults(func=cmd_feedback_export)
 
     p = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     p.add_argument("--host", help="interface to listen on (GRADIO_SERVER_NAME; default 127.0.0.1)")

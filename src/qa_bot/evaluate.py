@@ -53,6 +53,7 @@ class QuestionSet:
     items: list[Item]
     kind: str  # "seed" or "squad"
     paragraphs: dict[str, dict] = field(default_factory=dict)  # squad: paragraph_id -> paragraph record
+    waiting: int = 0  # rows left out because a person still has to write their gold answer (a 'todo' field)
 
     @property
     def name(self) -> str:
@@ -96,9 +97,13 @@ def load_questions(path: Path | str) -> QuestionSet:
         ]
         return QuestionSet(path, items, "squad", paragraphs)
     items = []
+    waiting = 0
     for n, r in enumerate(rows, 1):
         if "question" not in r:
             raise QABotError(f"{path}:{n}: no 'question' field")
+        if r.get("todo"):  # exported feedback whose gold is not written yet (qa-bot feedback export)
+            waiting += 1
+            continue
         qtype = r.get("type", "single")
         impossible = r.get("is_impossible")
         if impossible is None:
@@ -110,7 +115,9 @@ def load_questions(path: Path | str) -> QuestionSet:
                 is_impossible=bool(impossible), gold_docs=list(r.get("gold_docs") or []), gold_quotes=list(r.get("gold_quotes") or []),
             )
         )
-    return QuestionSet(path, items, "seed")
+    if not items:
+        raise QABotError(f"no question in {path} has a gold answer yet: write them in 'answers' and delete the 'todo' fields ({waiting} waiting)")
+    return QuestionSet(path, items, "seed", waiting=waiting)
 
 
 # --- gold spans and hit matching ---------------------------------------------------------------------------------
@@ -461,6 +468,8 @@ def cli_eval(args, settings: Settings) -> int:
     generator = settings.resolved_generator()
     out_dir = args.out or default_out_dir(qs, generator)
     err.print(f"evaluating {len(qs.items[: args.limit] if args.limit else qs.items)} questions from {qs.path} with the {generator} generator", highlight=False)
+    if qs.waiting:
+        err.print(f"left out {qs.waiting} question(s) still waiting for a person to write their gold answer (a 'todo' field)", highlight=False)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,

@@ -145,3 +145,20 @@ class IngestReport:
             f"{self.files} files: {self.added} added, {self.updated} updated, {self.skipped} unchanged (skipped), "
             f"{self.removed} removed, {len(self.failed)} failed; {self.chunks} chunks written in {self.seconds:.1f} s"
         )
+
+
+@dataclass
+class Stage:
+    """A step of the answer chain as it starts or finishes, for a user watching: ``stream_answer(..., stages=True)``.
+
+    name: ``condense`` (rewriting a follow-up), ``retrieve`` (done: ``hits`` holds the passages), ``generate`` (the
+    answer is being written) or ``verify`` (checking the citations). detail: one line in plain words.
+    """
+
+    name: str
+    detail: str
+    hits: list[SearchHit] = field(default_factory=list)
+
+    @property
+    def documents(self) -> int:
+        return len({h.chunk.doc_id for h in self.hits})

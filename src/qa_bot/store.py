@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ class DocRecord:
     source: str
     sha256: str
     n_chunks: int
+    indexed_at: float | None = None  # epoch seconds of the last write; None for documents indexed before it was recorded
 
 
 def _client(settings: Settings, fresh: bool = False):
@@ -263,7 +265,8 @@ class Store:
             return {}
         got = self.docs.get(ids=doc_ids, include=["metadatas"])
         return {
-            i: DocRecord(i, m.get("title", ""), m.get("source", ""), m.get("sha256", ""), int(m.get("n_chunks", 0)))
+            i: DocRecord(i, m.get("title", ""), m.get("source", ""), m.get("sha256", ""), int(m.get("n_chunks", 0)),
+                         float(m["indexed_at"]) if m.get("indexed_at") is not None else None)
             for i, m in zip(got["ids"], got["metadatas"])
         }
 
@@ -297,7 +300,7 @@ class Store:
                 ids=[doc.doc_id],
                 embeddings=[[1.0]],
                 documents=[doc.text],
-                metadatas=[{"title": doc.title, "source": doc.source, "sha256": doc.sha256, "n_chunks": len(chunks)}],
+                metadatas=[{"title": doc.title, "source": doc.source, "sha256": doc.sha256, "n_chunks": len(chunks), "indexed_at": time.time()}],
             )
             self.chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.sha256}}]})
             self._bump()

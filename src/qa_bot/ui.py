@@ -20,8 +20,9 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from .config import PROJECT_ROOT, Settings, get_settings
+from .feedback import FeedbackLog, RecentAnswers, answer_record, feedback_path
 from .inputs import message_text, normalise_history
-from .schema import Answer, Citation, IngestReport, QABotError, answer_to_dict
+from .schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage, answer_to_dict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -64,6 +65,8 @@ CSS = """
 .qa-docs li { margin-bottom: .3em; font-size: .9em; }
 .qa-status-ok { color: var(--color-green-600, #15803d); }
 .qa-status-bad { color: var(--color-red-600, #b91c1c); }
+.qa-steps { list-style: none; padding-left: .2em; margin: .2em 0; }
+.qa-retrieved .qa-sources-title { font-weight: 400; font-style: italic; }
 """
 
 
@@ -126,6 +129,24 @@ def render_sources(citations: Sequence[Citation]) -> str:
     return f'<div class="qa-sources"><div class="qa-sources-title">Sources</div>{"".join(items)}</div>'
 
 
+def render_hits(hits: Sequence[SearchHit]) -> str:
+    """The retrieved passages, shown while the answer is written; the verified citations replace them."""
+    if not hits:
+        return ""
+    items = "".join(
+        f'<details class="qa-source qa-hit"><summary><span class="qa-marker">#{h.rank or n}</span> <strong>{_esc(h.chunk.title or h.chunk.doc_id)}</strong> · '
+        f"<code>{_esc(Path(h.chunk.source).name)}</code> · chars {h.chunk.start}–{h.chunk.end}</summary>"
+        f'<blockquote class="qa-passage">{_esc(h.chunk.text)}</blockquote></details>'
+        for n, h in enumerate(hits, 1)
+    )
+    return (f'<div class="qa-sources qa-retrieved"><div class="qa-sources-title">Retrieved passages (the cited ones are confirmed '
+            f"when the answer is checked)</div>{items}</div>")
+
+
+def render_steps(steps: Sequence[tuple[str, bool]]) -> str:
+    return '<ul class="qa-steps">' + "".join(f"<li>{'✓' if done else '…'} {_esc(text)}</li>" for text, done in steps) + "</ul>"
+
+
 def render_answer(a: Answer) -> str:
     confidence = ""
     if a.confidence is not None and not a.refused:
@@ -157,10 +178,12 @@ def render_how(a: Answer, total: float) -> str:
     return '<ul class="qa-how">' + "".join(f"<li><strong>{_esc(k)}:</strong> {_esc(v)}</li>" for k, v in rows) + "</ul>"
 
 
-def _how_message(content: str, status: str, duration: float | None = None) -> dict:
+def _how_message(content: str, status: str, duration: float | None = None, log: str | None = None) -> dict:
     meta: dict[str, Any] = {"title": HOW_TITLE, "status": status}
     if duration is not None:
         meta["duration"] = round(duration, 2)
+    if log:
+        meta["log"] = log  # the current stage, beside the title while the answer is on its way
     return {"role": "assistant", "content": content, "metadata": meta}
 
 
@@ -213,22 +236,26 @@ class WebApp:
         self.default_generator = configured if configured in self.allowed_generators else self.allowed_generators[0]
         # Resolved: ingest records resolved paths, and uploads are matched against those records.
         self.uploads_dir = (self.settings.store_dir / "uploads").resolve()
+        self.recent = RecentAnswers()  # what a rating stores about an answer the page shows only as HTML
+        self.feedback = FeedbackLog(feedback_path(self.settings))
 
     # --- answering -----------------------------------------------------------------------------------------------
-    def stream(self, question: str, history: Sequence[tuple[str, str]], generator: str | None, top_k: int | None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]], generator: str | None, top_k: int | None, stages: bool = False
+    ) -> Iterator[str | Answer | Stage]:
         from .answer import stream_answer
 
         gen = generator or self.default_generator
         self.check_generator(gen)
         lock = _MODEL_LOCKS.get(gen)
         if lock is None:
-            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k)
+            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages)
             return
         if not lock.acquire(blocking=False):
             yield ""  # signals "waiting for the model" to the chat
             lock.acquire()
         try:
-            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k)
+            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages)
         finally:
             lock.release()
 
@@ -249,21 +276,37 @@ class WebApp:
             yield [_error_message("Please type a question about the documents (the message was empty).")]
             return
         gen = generator if generator in GENERATORS else self.default_generator
-        pending = _how_message(_esc(f"Searching the documents ({gen} generator)…"), "pending")
-        yield [pending]
+        # Progress shows at once: a checklist of the stages in a pending "how" block, the passages as soon as they are
+        # found, then the streamed text, then the verified answer replacing all of it.
+        steps: list[tuple[str, bool]] = [(f"Searching the documents ({gen} generator)", False)]
+        hits: list[SearchHit] = []
         raw = ""
-        stream = self.stream(question, history_pairs(history), gen, int(top_k) if top_k else None)
+
+        def progress() -> list[dict]:
+            how = _how_message(render_steps(steps), "pending", log=steps[-1][0] + ("…" if not steps[-1][1] else ""))
+            if not hits and not raw:
+                return [how]
+            return [how, {"role": "assistant", "content": render_answer_text(raw, streaming=True) + render_hits(hits)}]
+
+        yield progress()
+        pairs = history_pairs(history)
+        stream = self.stream(question, pairs, gen, int(top_k) if top_k else None, stages=True)
         try:
             for item in stream:
                 if isinstance(item, Answer):
                     total = time.perf_counter() - t0
+                    self.recent.put(question, item.text, answer_record(item, pairs, self.settings, total))
                     yield [_how_message(render_how(item, total), "done", total), {"role": "assistant", "content": render_answer(item)}]
                     return
-                if item == "" and not raw:
-                    yield [_how_message(_esc("Waiting for the local model: it is answering another question…"), "pending")]
-                    continue
-                raw += item
-                yield [pending, {"role": "assistant", "content": render_answer_text(raw, streaming=True)}]
+                if isinstance(item, Stage):
+                    steps[:] = [(text, True) for text, _ in steps if not text.startswith("Searching the documents")]
+                    steps.append((item.detail, item.name == "retrieve"))  # retrieval is reported when it is done
+                    hits = item.hits or hits
+                elif item == "" and not raw:
+                    steps.append(("Waiting for the local model: it is answering another question", False))
+                else:
+                    raw += item
+                yield progress()
         except Exception as e:  # never a stack trace in the chat
             yield [_error_message(friendly_error(e))]
         finally:
@@ -303,11 +346,69 @@ class WebApp:
         if not reg:
             return '<div class="qa-docs">No documents are indexed yet: upload some.</div>'
         items = "".join(
-            f"<li><strong>{_esc(d.title or d.doc_id)}</strong><br><small><code>{_esc(Path(d.source).name)}</code> · {d.n_chunks} chunk{'s' if d.n_chunks != 1 else ''}</small></li>"
+            f"<li><strong>{_esc(d.title or d.doc_id)}</strong><br><small><code>{_esc(Path(d.source).name)}</code> · "
+            f"{d.n_chunks} chunk{'s' if d.n_chunks != 1 else ''} · {_indexed_when(d.indexed_at)}</small></li>"
             for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())
         )
         n = len(reg)
         return f'<div class="qa-docs"><div><strong>{n} document{"s" if n != 1 else ""} indexed</strong></div><ul>{items}</ul></div>'
+
+    def document_choices(self) -> list[tuple[str, str]]:
+        """(label, doc_id) of every indexed document, for the remove menu."""
+        try:
+            reg = self.registry()
+        except Exception:
+            return []  # the list above already shows the error
+        return [(f"{d.title or d.doc_id} · {Path(d.source).name}", d.doc_id) for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())]
+
+    def remove(self, doc_id: str | None) -> str:
+        """Remove one document from the index (and its uploaded copy, so it is not indexed again). Returns status html."""
+        from .ingest import remove
+
+        if not doc_id:
+            return '<div class="qa-status-bad">Choose a document to remove first.</div>'
+        try:
+            with _INGEST_LOCK:
+                rec = self.registry().get(doc_id)
+                if rec is None:
+                    return f'<div class="qa-status-bad">✗ {_esc(doc_id)} is not indexed (was it removed already?).</div>'
+                remove([doc_id], self.settings)
+                src = Path(rec.source)
+                if src.is_file() and src.resolve().is_relative_to(self.uploads_dir.resolve()):
+                    src.unlink()
+        except Exception as e:
+            return f'<div class="qa-status-bad">✗ Not removed: {_esc(friendly_error(e))}</div>'
+        return f'<div class="qa-status-ok">✓ Removed {_esc(rec.title or rec.doc_id)} ({rec.n_chunks} chunk{"s" if rec.n_chunks != 1 else ""}).</div>'
+
+    # --- feedback ------------------------------------------------------------------------------------------------
+    def rate(self, messages: Sequence[Any], index: int | Sequence[int], liked: bool | None, rater: str = "") -> str:
+        """Store a like / dislike (None: take it back) of the answer at ``index`` in the chat's messages; returns the rating's id."""
+        msgs = [_as_dict(m) for m in messages or []]
+        i = index if isinstance(index, int) else int(index[0])
+        if not 0 <= i < len(msgs):
+            raise QABotError("the rated message is no longer in the chat")
+        if msgs[i].get("role") != "assistant":
+            raise QABotError("only answers can be rated")
+        # A turn is [how block, answer]: either may carry the thumbs; the answer is the one without a title.
+        j = next((k for k in range(i, len(msgs)) if msgs[k].get("role") == "assistant" and not (msgs[k].get("metadata") or {}).get("title")), None)
+        q = next((k for k in range(i, -1, -1) if msgs[k].get("role") == "user"), None)
+        content = message_text(msgs[j].get("content")) if j is not None else ""
+        if q is None or content.startswith(ERROR_PREFIX) or 'class="qa-answer' not in content:
+            raise QABotError("only answers can be rated")
+        question, text = message_text(msgs[q].get("content")), plain_answer(content)
+        record = self.recent.get(question, text) or {
+            # The server restarted since (a resumed conversation): keep what the page still shows.
+            "question": question, "history": [list(p) for p in history_pairs(msgs[:q])], "answer": text, "citations": [],
+            "note": "answered before the server restarted: citations and timings were not kept",
+        }
+        return self.feedback.add(liked, record, rater=rater)
+
+    def feedback_html(self) -> str:
+        likes, dislikes = self.feedback.counts()
+        if not likes + dislikes:
+            return '<div class="qa-feedback">No answers rated yet: use 👍 / 👎 under an answer.</div>'
+        return (f'<div class="qa-feedback"><strong>{likes + dislikes} answer{"s" if likes + dislikes != 1 else ""} rated</strong> '
+                f"({likes} 👍, {dislikes} 👎)<br><small>Export them as evaluation questions: <code>qa-bot feedback export OUT.jsonl</code></small></div>")
 
     def ensure_seeded(self) -> IngestReport | None:
         """A new user gets a working bot: an empty store is filled with the bundled seeds/."""
@@ -400,6 +501,14 @@ class WebApp:
                 path.unlink(missing_ok=True)
 
 
+def _indexed_when(ts: float | None) -> str:
+    return "indexed " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "indexing time not recorded"
+
+
+def _as_dict(m: Any) -> dict:
+    return m if isinstance(m, dict) else (getattr(m, "model_dump", lambda: {})() or vars(m))
+
+
 MAX_NAME = 150
 
 
@@ -459,6 +568,9 @@ def place_upload(src: Path, folder: Path, name: str) -> tuple[Path, bool]:
 def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
     import gradio as gr
 
+    from .conversations import setup_saved_conversations
+    from .ui_panels import add_document_removal, add_rating
+
     app = webapp or WebApp(settings)
 
     def upload(files: list[str] | None, progress=gr.Progress()):
@@ -481,12 +593,15 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
             gr.Markdown("### Indexed documents")
             docs = gr.HTML("<div>Loading the list…</div>", elem_id="qa-docs")  # filled on page load, so it is never stale
             refresh = gr.Button("Refresh list", size="sm", elem_id="qa-refresh")
+            remove_choice, remove_choices = add_document_removal(app, docs)
+            gr.Markdown("### Feedback")
+            feedback = gr.HTML("<div>…</div>", elem_id="qa-feedback")
 
         chatbot = gr.Chatbot(
             elem_id="qa-chatbot", label="qa-bot", scale=1, height="72vh", latex_delimiters=[], sanitize_html=True, allow_tags=False,
             buttons=["copy", "copy_all"], placeholder="Ask a question about the indexed documents. Every answer cites its sources.",
         )
-        gr.ChatInterface(
+        chat = gr.ChatInterface(
             app.chat,
             chatbot=chatbot,
             textbox=gr.Textbox(placeholder="Ask about the documents…", show_label=False, elem_id="qa-question", submit_btn=True, stop_btn=True),
@@ -496,10 +611,17 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
             api_name="chat",
             api_description="Chat turn as Gradio messages (for the UI); use /ask for answer text and citations.",
             fill_height=True,
+            save_history=True,  # past conversations listed beside the chat, kept in the browser
         )
-        files.upload(upload, [files], [status, docs, files], concurrency_limit=1, api_visibility="undocumented", show_progress="full")
-        refresh.click(app.documents_html, None, docs, api_visibility="undocumented", queue=False)
+        setup_saved_conversations(chat, app.settings.store_dir)
+        add_rating(app, chatbot, feedback)
+        files.upload(upload, [files], [status, docs, files], concurrency_limit=1, api_visibility="undocumented", show_progress="full").then(
+            remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
+        refresh.click(app.documents_html, None, docs, api_visibility="undocumented", queue=False).then(
+            remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
         demo.load(app.documents_html, None, docs, api_visibility="undocumented", queue=False)
+        demo.load(remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
+        demo.load(app.feedback_html, None, feedback, api_visibility="undocumented", queue=False)
         gr.api(app.ask, api_name="ask")
     return demo
 
