@@ -88,7 +88,7 @@ def test_source_list_shows_the_file_name_only():
                  quote="Hello", passage="Hello world.", passage_start=0)
     out = ui.render_sources([c])
     assert "report.txt" in out and "/srv" not in out and "private-share" not in out and "team-x" not in out
-    assert ui.answer_to_dict(ui.Answer(question="q", text="Hello [1].", citations=[c]))["citations"][0]["source"] == "report.txt"
+    assert ui.answer_to_dict(ui.Answer(question="q", text="Hello [1].", citations=[c]), full_paths=False)["citations"][0]["source"] == "report.txt"
 
 
 def test_store_errors_in_the_chat_and_document_list_do_not_show_the_store_path(tmp_path):
