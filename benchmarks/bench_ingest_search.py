@@ -47,7 +47,12 @@ def pick_questions(path: Path, n: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of documents to ingest")
-    ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL with a 'question' field (and optional 'gold_doc_id')")
+    ap.add_argument(
+        "--questions",
+        type=Path,
+        default=DEFAULT_QUESTIONS,
+        help="JSONL with a 'question' field (and optional 'gold_doc_id')",
+    )
     ap.add_argument("--queries", type=int, default=100, help="number of timed search queries")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ingest_search.json")
     ap.add_argument("--keep-store", action="store_true", help="don't delete the temporary store")
@@ -175,12 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             "gold_doc_at_rank_1": round(top1 / answerable, 3) if answerable else None,
         },
         "settings": {
-            "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap, "embedder": settings.embedder,
-            "embed_batch_size": settings.embed_batch_size, "fetch_k": settings.fetch_k,
+            "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
+            "embedder": settings.embedder,
+            "embed_batch_size": settings.embed_batch_size,
+            "fetch_k": settings.fetch_k,
         },
         "env": {
-            "cpus": os.cpu_count(), "loadavg_1m_at_end": round(os.getloadavg()[0], 2), "python": platform.python_version(),
-            "chromadb": chromadb.__version__, "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(),
+            "chromadb": chromadb.__version__,
+            "platform": platform.platform(),
         },
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -82,7 +82,9 @@ def load(url: str, questions: list[dict], timeout: float) -> dict:
     from gradio_client import Client
 
     client = Client(url, verbose=False)
-    client.predict(questions[0]["question"], api_name="/ask")  # warm-up (embedder, BM25 mirror): not part of the numbers
+    client.predict(
+        questions[0]["question"], api_name="/ask"
+    )  # warm-up (embedder, BM25 mirror): not part of the numbers
     jobs = []
     t0 = time.perf_counter()
     for i, q in enumerate(questions):
@@ -106,7 +108,11 @@ def load(url: str, questions: list[dict], timeout: float) -> dict:
             row["status"] = "ok" if ok else "wrong"
             if not ok:
                 row["expected"] = rec["reference"]
-                row["got"] = {k: got.get(k) for k in ("question", "text", "refused")} if isinstance(got, dict) else repr(got)[:200]
+                row["got"] = (
+                    {k: got.get(k) for k in ("question", "text", "refused")}
+                    if isinstance(got, dict)
+                    else repr(got)[:200]
+                )
         results.append(row)
     wall = time.perf_counter() - t0
     for rec in jobs:
@@ -121,7 +127,12 @@ def load(url: str, questions: list[dict], timeout: float) -> dict:
         "lost": sum(r["status"] == "lost" for r in results),
         "wrong": sum(r["status"] == "wrong" for r in results),
         "references_containing_the_gold_answer": sum(q["reference_has_phrase"] for q in questions),
-        "latency_s": {"p50": round(percentile(lat, 0.5), 3) if lat else None, "p95": round(percentile(lat, 0.95), 3) if lat else None, "max": max(lat) if lat else None, "min": min(lat) if lat else None},
+        "latency_s": {
+            "p50": round(percentile(lat, 0.5), 3) if lat else None,
+            "p95": round(percentile(lat, 0.95), 3) if lat else None,
+            "max": max(lat) if lat else None,
+            "min": min(lat) if lat else None,
+        },
         "wall_s": round(wall, 2),
         "throughput_rps": round(len(lat) / wall, 2) if wall else None,
         "failures": [r for r in results if r["status"] != "ok"][:10],
@@ -132,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=300, help="deadline for all requests together (s)")
-    ap.add_argument("--concurrency", type=int, help="server concurrency limit (QA_BOT_UI_CONCURRENCY; default: the app's)")
+    ap.add_argument(
+        "--concurrency", type=int, help="server concurrency limit (QA_BOT_UI_CONCURRENCY; default: the app's)"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "load_chat.json")
     a = ap.parse_args(argv)
     if not (ROOT / "app.py").exists():
@@ -150,15 +163,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         log_tail = (tmp / "app.log").read_text(errors="replace")[-2000:]
         shutil.rmtree(tmp, ignore_errors=True)
-    res.update(app_ready_s=round(ready, 2), server_concurrency=a.concurrency or "app default", generator="extractive",
-               loadavg_1m=round(os.getloadavg()[0], 2))
+    res.update(
+        app_ready_s=round(ready, 2),
+        server_concurrency=a.concurrency or "app default",
+        generator="extractive",
+        loadavg_1m=round(os.getloadavg()[0], 2),
+    )
     if res["errors"] or res["lost"] or res["wrong"]:
         res["app_log_tail"] = log_tail
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=2) + "\n")
     lat = res["latency_s"]
-    print(f"{n} concurrent /ask requests: {res['ok']} ok, {res['errors']} errors, {res['lost']} lost, {res['wrong']} wrong; "
-          f"p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s; wall {res['wall_s']} s; wrote {a.out}")
+    print(
+        f"{n} concurrent /ask requests: {res['ok']} ok, {res['errors']} errors, {res['lost']} lost, {res['wrong']} wrong; "
+        f"p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s; wall {res['wall_s']} s; wrote {a.out}"
+    )
     return 0 if res["ok"] == n else 1
 
 

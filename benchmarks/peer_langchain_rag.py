@@ -29,13 +29,19 @@ from qa_bot.report import console_table
 from qa_bot.schema import Answer, SearchHit
 
 # The text of the LangChain hub prompt "rlm/rag-prompt" (the hub is not reachable offline, so it is written out).
-RAG_PROMPT = ChatPromptTemplate.from_messages([(
-    "human",
-    "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to answer the "
-    "question. If you don't know the answer, just say that you don't know. Use three sentences maximum and keep the "
-    "answer concise.\nQuestion: {question} \nContext: {context} \nAnswer:",
-)])
-_DONT_KNOW = re.compile(r"\b(don'?t|do not|does not|doesn'?t) know\b|\bnot (mentioned|provided|specified|stated)\b|\bno information\b", re.I)
+RAG_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        (
+            "human",
+            "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to answer the "
+            "question. If you don't know the answer, just say that you don't know. Use three sentences maximum and keep the "
+            "answer concise.\nQuestion: {question} \nContext: {context} \nAnswer:",
+        )
+    ]
+)
+_DONT_KNOW = re.compile(
+    r"\b(don'?t|do not|does not|doesn'?t) know\b|\bnot (mentioned|provided|specified|stated)\b|\bno information\b", re.I
+)
 TOP_K = 4
 
 
@@ -54,8 +60,15 @@ def peer_answer(question: str, history, *, settings, generator: str) -> tuple[An
             first = time.perf_counter() - t0
         text += delta
     refused = bool(_DONT_KNOW.search(text)) or not text.strip()
-    a = Answer(question=question, text=REFUSAL_TEXT if refused else text.strip(), refused=refused, standalone_question=question,
-               generator=f"peer-{generator}", hits=hits, timings={"retrieve": round(t_retrieve, 4), "generate": round(time.perf_counter() - t1, 4)})
+    a = Answer(
+        question=question,
+        text=REFUSAL_TEXT if refused else text.strip(),
+        refused=refused,
+        standalone_question=question,
+        generator=f"peer-{generator}",
+        hits=hits,
+        timings={"retrieve": round(t_retrieve, 4), "generate": round(time.perf_counter() - t1, 4)},
+    )
     return a, first if first is not None else time.perf_counter() - t0
 
 
@@ -70,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         print("note: the peer is not tuned; dev or test sets both only measure it", file=sys.stderr)
     qs = load_questions(args.questions)
     settings = get_settings()
-    run = run_eval(qs, generator=args.generator, limit=args.limit, settings=settings, answerer=peer_answer,
-                   out_dir=args.out or Path(str(default_out_dir(qs, args.generator)) + "-peer-langchain-rag"))
+    run = run_eval(
+        qs,
+        generator=args.generator,
+        limit=args.limit,
+        settings=settings,
+        answerer=peer_answer,
+        out_dir=args.out or Path(str(default_out_dir(qs, args.generator)) + "-peer-langchain-rag"),
+    )
     out = args.out or Path(str(default_out_dir(qs, args.generator)) + "-peer-langchain-rag")
     write_outputs(run, out)
     from rich.console import Console

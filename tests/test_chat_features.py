@@ -57,14 +57,29 @@ def test_stream_without_stages_is_unchanged(seeded):
 
 def _hit(doc: str, n: int) -> SearchHit:
     text = f"Passage {n} of <b>{doc}</b>."
-    return SearchHit(Chunk(f"{doc}::{n}", doc, f"Title {doc}", f"/docs/{doc}.txt", 0, len(text), text, "h"), 0.5, 0.5, None, n)
+    return SearchHit(
+        Chunk(f"{doc}::{n}", doc, f"Title {doc}", f"/docs/{doc}.txt", 0, len(text), text, "h"), 0.5, 0.5, None, n
+    )
 
 
 def test_chat_shows_stages_then_passages_then_streamed_text_then_verified_answer(tmp_path, monkeypatch):
     hits = [_hit("a", 1), _hit("b", 2)]
-    final = Answer(question="q", text="Verified [1].", standalone_question="q", generator="extractive", timings={"retrieve": 0.01}, hits=hits)
-    script = [Stage("retrieve", "Found 2 passages in 2 documents", hits), Stage("generate", "Writing the answer (extractive generator)"),
-              "Raw ", "text", Stage("verify", "Checking the citations against the passages"), final]
+    final = Answer(
+        question="q",
+        text="Verified [1].",
+        standalone_question="q",
+        generator="extractive",
+        timings={"retrieve": 0.01},
+        hits=hits,
+    )
+    script = [
+        Stage("retrieve", "Found 2 passages in 2 documents", hits),
+        Stage("generate", "Writing the answer (extractive generator)"),
+        "Raw ",
+        "text",
+        Stage("verify", "Checking the citations against the passages"),
+        final,
+    ]
 
     def fake(question, history, *, settings=None, generator=None, top_k=None, stages=False):
         assert stages, "the chat asks for stage events"
@@ -74,14 +89,22 @@ def test_chat_shows_stages_then_passages_then_streamed_text_then_verified_answer
     webapp = ui.WebApp(qa_settings(tmp_path, generator="extractive"))
     steps = list(webapp.chat("q", [], "extractive", 4))
     first = steps[0]
-    assert len(first) == 1 and first[0]["metadata"]["status"] == "pending" and "Searching the documents" in first[0]["metadata"]["log"]
+    assert (
+        len(first) == 1
+        and first[0]["metadata"]["status"] == "pending"
+        and "Searching the documents" in first[0]["metadata"]["log"]
+    )
     # after retrieval: the passages (escaped) are shown before any text
     how, body = steps[1]
     assert "✓ Found 2 passages in 2 documents" in how["content"] and how["metadata"]["status"] == "pending"
     assert "Retrieved passages" in body["content"] and body["content"].count('class="qa-source qa-hit"') == 2
     assert "&lt;b&gt;a&lt;/b&gt;" in body["content"] and "<b>a</b>" not in body["content"]
     assert steps[2][0]["metadata"]["log"] == "Writing the answer (extractive generator)…"
-    assert "Raw text" in steps[4][1]["content"] and "qa-streaming" in steps[4][1]["content"] and "qa-hit" in steps[4][1]["content"]
+    assert (
+        "Raw text" in steps[4][1]["content"]
+        and "qa-streaming" in steps[4][1]["content"]
+        and "qa-hit" in steps[4][1]["content"]
+    )
     assert "… Checking the citations" in steps[5][0]["content"] and "✓ Writing the answer" in steps[5][0]["content"]
     how, ans = steps[-1]
     assert how["metadata"]["status"] == "done" and "log" not in how["metadata"]
@@ -96,8 +119,12 @@ def _turn(webapp, question: str, history: list) -> list[dict]:
 
 
 def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_reads(seeded, tmp_path):
-    settings = qa_settings(seeded.store_dir, generator="extractive", openai_api_key="sk-test-SECRET-123",
-                           openai_base_url="https://user:pw@llm.example:8443/v1?token=t")
+    settings = qa_settings(
+        seeded.store_dir,
+        generator="extractive",
+        openai_api_key="sk-test-SECRET-123",
+        openai_base_url="https://user:pw@llm.example:8443/v1?token=t",
+    )
     webapp = ui.WebApp(settings)
     webapp.feedback = FeedbackLog(tmp_path / "feedback.jsonl")
     msgs = _turn(webapp, NATO_Q, [])
@@ -117,7 +144,11 @@ def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_re
     entries = {e["rating"]: e for e in webapp.feedback.entries()}
     like, dislike = entries["like"], entries["dislike"]
     assert like["question"] == NATO_Q and like["comment"] == "exactly right" and like["history"] == []
-    assert "Bauer" in like["answer"] and like["citations"] and like["citations"][0]["quote"].rstrip(".") in like["answer"].replace(" [1]", "")
+    assert (
+        "Bauer" in like["answer"]
+        and like["citations"]
+        and like["citations"][0]["quote"].rstrip(".") in like["answer"].replace(" [1]", "")
+    )
     assert like["generator"] == "extractive" and like["timings"]["total"] > 0 and "retrieve" in like["timings"]
     assert like["settings"]["top_k"] == 4 and like["settings"]["openai_base_url"] == "https://llm.example:8443/v1"
     assert dislike["question"] == "When did he visit Tokyo?" and dislike["history"][0][0] == NATO_Q
@@ -127,13 +158,26 @@ def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_re
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     good, todo = rows
     assert good["answers"] and good["answers"][0] in like["answer"] and "todo" not in good
-    assert good["gold_docs"] == ["000_c3140845cfbfcf74"] and good["gold_quotes"] == [c["quote"] for c in like["citations"]]
-    assert todo["answers"] == [] and todo["todo"] == TODO and todo["type"] == "followup" and todo["history"] == dislike["history"]
+    assert good["gold_docs"] == ["000_c3140845cfbfcf74"] and good["gold_quotes"] == [
+        c["quote"] for c in like["citations"]
+    ]
+    assert (
+        todo["answers"] == []
+        and todo["todo"] == TODO
+        and todo["type"] == "followup"
+        and todo["history"] == dislike["history"]
+    )
 
     # qa-bot eval reads the file: the liked answer is a regression question it passes; the disliked one waits
     res = tmp_path / "eval"
-    p = subprocess.run([sys.executable, "-m", "qa_bot.cli", "eval", str(out), "-g", "extractive", "--out", str(res)],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT, env=qa_clean_env())
+    p = subprocess.run(
+        [sys.executable, "-m", "qa_bot.cli", "eval", str(out), "-g", "extractive", "--out", str(res)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=qa_clean_env(),
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert "left out 1 question(s) still waiting" in p.stderr
     run = json.loads((res / "results.json").read_text())
@@ -141,7 +185,17 @@ def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_re
 
 
 def test_a_liked_refusal_exports_as_an_unanswerable_question():
-    row = to_question({"id": "x", "rating": "like", "question": "Who won?", "history": [], "answer": "I can't find it.", "refused": True, "citations": []})
+    row = to_question(
+        {
+            "id": "x",
+            "rating": "like",
+            "question": "Who won?",
+            "history": [],
+            "answer": "I can't find it.",
+            "refused": True,
+            "citations": [],
+        }
+    )
     assert row["is_impossible"] and row["type"] == "unanswerable" and "todo" not in row
 
 
@@ -149,7 +203,9 @@ def test_feedback_export_cli_and_errors(tmp_path):
     from qa_bot import cli
 
     store = tmp_path / "store"
-    assert cli.main(["feedback", "export", str(tmp_path / "out.jsonl"), "--store", str(store)]) == 2  # nothing rated: one-line error
+    assert (
+        cli.main(["feedback", "export", str(tmp_path / "out.jsonl"), "--store", str(store)]) == 2
+    )  # nothing rated: one-line error
     log = FeedbackLog(store / "feedback.jsonl")
     log.add(False, {"question": "Why?", "history": [], "answer": "Because [1].", "citations": []})
     with open(log.path, "a") as f:
@@ -166,7 +222,11 @@ def test_feedback_export_cli_and_errors(tmp_path):
 def test_safe_settings_keep_no_secret(tmp_path):
     s = qa_settings(tmp_path, openai_api_key="sk-abc", openai_base_url="http://me:secret@localhost:8080/v1")
     d = safe_settings(s)
-    assert "openai_api_key" not in d and d["openai_base_url"] == "http://localhost:8080/v1" and "secret" not in json.dumps(d)
+    assert (
+        "openai_api_key" not in d
+        and d["openai_base_url"] == "http://localhost:8080/v1"
+        and "secret" not in json.dumps(d)
+    )
 
 
 # --- documents ---------------------------------------------------------------------------------------------------
@@ -190,12 +250,16 @@ def test_documents_show_chunks_and_indexing_time_and_can_be_removed(tmp_path):
     assert sorted(choices) == ["gone", "kept"] and choices["gone"] == "Gone note · gone.txt"
 
     assert "Removed Gone note (1 chunk)" in webapp.remove("gone")
-    assert not gone.exists() and kept.exists()  # the uploaded copy goes with it (else it could be indexed again); others' files stay
+    assert (
+        not gone.exists() and kept.exists()
+    )  # the uploaded copy goes with it (else it could be indexed again); others' files stay
     assert list(webapp.registry()) == ["kept"] and "1 document indexed" in webapp.documents_html()
     a = ANSWER_MODULE.answer("What colour is the water of the Zorblax fountain?", settings=settings)
     assert "violet" not in a.text and all(c.doc_id != "gone" for c in a.citations)
     assert "not indexed" in webapp.remove("gone") and "Choose a document" in webapp.remove(None)
-    assert webapp.remove("kept").startswith('<div class="qa-status-ok">') and kept.exists()  # a file outside uploads/ is never deleted
+    assert (
+        webapp.remove("kept").startswith('<div class="qa-status-ok">') and kept.exists()
+    )  # a file outside uploads/ is never deleted
 
 
 # --- saved conversations -----------------------------------------------------------------------------------------
@@ -219,18 +283,35 @@ def test_conversation_key_is_made_once_per_store_and_kept_private(tmp_path):
 # --- the CLI -----------------------------------------------------------------------------------------------------
 def test_interactive_ask_prints_the_stages_on_stderr(seeded):
     env = qa_clean_env(QA_BOT_STORE_DIR=str(seeded.store_dir), QA_BOT_GENERATOR="extractive", COLUMNS="200")
-    p = subprocess.run([sys.executable, "-m", "qa_bot.cli", "ask"], input=f"{NATO_Q}\nWhen did he visit Tokyo?\n", capture_output=True,
-                       text=True, timeout=180, cwd=ROOT, env=env)
+    p = subprocess.run(
+        [sys.executable, "-m", "qa_bot.cli", "ask"],
+        input=f"{NATO_Q}\nWhen did he visit Tokyo?\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     lines = [ln for ln in p.stderr.splitlines() if ln.startswith("… ")]
     assert re.fullmatch(r"… Found 4 passages in \d documents?", lines[0]), p.stderr
-    assert lines[1:3] == ["… Writing the answer (extractive generator)", "… Checking the citations against the passages"], p.stderr
+    assert lines[1:3] == [
+        "… Writing the answer (extractive generator)",
+        "… Checking the citations against the passages",
+    ], p.stderr
     assert lines[3] == "… Rewriting the follow-up as a standalone question"  # the second question leans on the first
     assert "Bauer" in p.stdout
     # the passages found are listed under the stage, with file and offsets
     assert any("000_c3140845cfbfcf74.txt, chars" in ln for ln in p.stderr.splitlines())
     # one-shot answers for scripts keep stderr quiet
-    q = subprocess.run([sys.executable, "-m", "qa_bot.cli", "ask", NATO_Q], capture_output=True, text=True, timeout=180, cwd=ROOT, env=env)
+    q = subprocess.run(
+        [sys.executable, "-m", "qa_bot.cli", "ask", NATO_Q],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env=env,
+    )
     assert q.returncode == 0 and "… Found" not in q.stderr
 
 

@@ -24,7 +24,11 @@ def test_ask_json_is_the_whole_answer_in_the_shared_shape(qa_seeded):
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     want = answer_to_dict(answer(QUESTION, settings=settings))
-    assert set(got) == set(want) >= {"text", "refused", "citations", "timings", "standalone_question", "confidence", "generator"}
+    assert (
+        set(got)
+        == set(want)
+        >= {"text", "refused", "citations", "timings", "standalone_question", "confidence", "generator"}
+    )
     assert {k: v for k, v in got.items() if k != "timings"} == {k: v for k, v in want.items() if k != "timings"}
     assert set(got["timings"]) == set(want["timings"]) >= {"retrieve", "generate", "verify"}
     assert "Rob Bauer" in got["text"] and got["refused"] is False and got["citations"]
@@ -35,7 +39,15 @@ def test_ask_json_is_the_whole_answer_in_the_shared_shape(qa_seeded):
 
 
 def test_ask_json_of_a_refusal(qa_seeded):
-    p = qa_cli("ask", "-g", "extractive", "--json", "What is the boiling point of liquid nitrogen on Mars?", "--store", str(qa_seeded.settings.store_dir))
+    p = qa_cli(
+        "ask",
+        "-g",
+        "extractive",
+        "--json",
+        "What is the boiling point of liquid nitrogen on Mars?",
+        "--store",
+        str(qa_seeded.settings.store_dir),
+    )
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     assert got["refused"] is True and got["citations"] == [] and got["text"]

@@ -27,7 +27,9 @@ def constraints() -> dict[str, str]:
 
 
 def test_every_dependency_has_an_upper_bound():
-    loose = [str(r) for r in REQUIREMENTS + LOCAL if not any(s.operator in ("<", "<=", "==", "~=") for s in r.specifier)]
+    loose = [
+        str(r) for r in REQUIREMENTS + LOCAL if not any(s.operator in ("<", "<=", "==", "~=") for s in r.specifier)
+    ]
     assert not loose
 
 
@@ -46,5 +48,6 @@ def test_constraints_pin_a_tested_set_that_satisfies_pyproject():
     for r in REQUIREMENTS + LOCAL:
         pinned = pins.get(canonicalize_name(r.name))
         assert pinned is not None, f"{r.name} is not in constraints.txt"
-        assert Version(pinned) in r.specifier, f"constraints.txt pins {r.name}=={pinned}, outside pyproject's {r.specifier}"
-
+        assert Version(pinned) in r.specifier, (
+            f"constraints.txt pins {r.name}=={pinned}, outside pyproject's {r.specifier}"
+        )

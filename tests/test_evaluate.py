@@ -55,10 +55,38 @@ def test_containment_is_whole_words_after_normalisation():
 
 def test_our_em_f1_agree_with_the_official_script(tmp_path):
     questions = [
-        {"id": "a", "question": "Who?", "answers": ["Rob Bauer", "Bauer"], "is_impossible": False, "gold_doc_id": "d", "gold_paragraph_id": "d#0"},
-        {"id": "b", "question": "How many?", "answers": ["four"], "is_impossible": False, "gold_doc_id": "d", "gold_paragraph_id": "d#0"},
-        {"id": "c", "question": "Budget?", "answers": [], "is_impossible": True, "gold_doc_id": "d", "gold_paragraph_id": "d#0"},
-        {"id": "e", "question": "Base?", "answers": [], "is_impossible": True, "gold_doc_id": "d", "gold_paragraph_id": "d#0"},
+        {
+            "id": "a",
+            "question": "Who?",
+            "answers": ["Rob Bauer", "Bauer"],
+            "is_impossible": False,
+            "gold_doc_id": "d",
+            "gold_paragraph_id": "d#0",
+        },
+        {
+            "id": "b",
+            "question": "How many?",
+            "answers": ["four"],
+            "is_impossible": False,
+            "gold_doc_id": "d",
+            "gold_paragraph_id": "d#0",
+        },
+        {
+            "id": "c",
+            "question": "Budget?",
+            "answers": [],
+            "is_impossible": True,
+            "gold_doc_id": "d",
+            "gold_paragraph_id": "d#0",
+        },
+        {
+            "id": "e",
+            "question": "Base?",
+            "answers": [],
+            "is_impossible": True,
+            "gold_doc_id": "d",
+            "gold_paragraph_id": "d#0",
+        },
     ]
     paragraphs = {"d#0": {"paragraph_id": "d#0", "doc_id": "d", "text": "Chief Rob Bauer saw four F-15 jets."}}
     preds = {"a": "chief Rob Bauer", "b": "four F-15 jets", "c": "", "e": "Tokyo"}
@@ -74,7 +102,10 @@ def test_our_em_f1_agree_with_the_official_script(tmp_path):
 def test_short_answer_by_question_type():
     assert short_answer("How many F-15 jets took part?", JETS + " [1]") == "four"
     assert short_answer("Who heads NATO's Military Committee?", KISHI + " [1]") == "Rob Bauer"
-    assert short_answer("When did the oil crisis begin?", "The 1973 oil crisis began in October 1973 [2].") == "October 1973"
+    assert (
+        short_answer("When did the oil crisis begin?", "The 1973 oil crisis began in October 1973 [2].")
+        == "October 1973"
+    )
     assert short_answer("What is Japan's budget?", "The documents don't say.") == ""
     assert question_kind("In which city was the summit held?") == "place"
     assert question_kind("What did he say?") == "other"
@@ -92,7 +123,11 @@ def test_recall_and_mrr():
     assert retrieval_scores([True, False]) == {"recall@1": 1.0, "recall@k": 1.0, "rr": 1.0}
     assert retrieval_scores([False, False, False, False]) == {"recall@1": 0.0, "recall@k": 0.0, "rr": 0.0}
     # two gold documents, one of them retrieved (at rank 3): recall@k 1/2
-    assert retrieval_scores([False, False, True, False], n_gold=2, covered=1) == {"recall@1": 0.0, "recall@k": 0.5, "rr": pytest.approx(1 / 3)}
+    assert retrieval_scores([False, False, True, False], n_gold=2, covered=1) == {
+        "recall@1": 0.0,
+        "recall@k": 0.5,
+        "rr": pytest.approx(1 / 3),
+    }
 
 
 def test_gold_passage_matching():
@@ -129,8 +164,16 @@ def test_citation_overcitation_and_missing_citation():
 def _result(impossible: bool, refused: bool, contains: bool, rank: int | None) -> dict:
     rel = [i + 1 == rank for i in range(4)]
     r = {
-        "type": "unanswerable" if impossible else "single", "is_impossible": impossible, "refused": refused, "contains_gold": contains,
-        "correct": refused if impossible else contains, "error": None, "em": 0, "f1": 0.0, "short_em": 0, "short_f1": 0.0,
+        "type": "unanswerable" if impossible else "single",
+        "is_impossible": impossible,
+        "refused": refused,
+        "contains_gold": contains,
+        "correct": refused if impossible else contains,
+        "error": None,
+        "em": 0,
+        "f1": 0.0,
+        "short_em": 0,
+        "short_f1": 0.0,
         "timings": {"retrieve": 0.1, "generate": 0.2, "total": 0.3},
     }
     if not impossible:
@@ -140,8 +183,12 @@ def _result(impossible: bool, refused: bool, contains: bool, rank: int | None) -
 
 def test_aggregate_refusal_metrics():
     results = [
-        _result(False, False, True, 1), _result(False, True, False, 2), _result(False, False, False, None), _result(False, False, True, 1),
-        _result(True, True, False, None), _result(True, False, False, None),
+        _result(False, False, True, 1),
+        _result(False, True, False, 2),
+        _result(False, False, False, None),
+        _result(False, False, True, 1),
+        _result(True, True, False, None),
+        _result(True, False, False, None),
     ]
     m = aggregate(results)
     assert m["answer_correctness"] == 0.5 and m["false_refusal_rate"] == 0.25
@@ -171,8 +218,23 @@ def test_load_squad_questions():
 def seed_eval(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
     proc = subprocess.run(
-        [sys.executable, "-m", "qa_bot.cli", "eval", str(SEEDS_QUESTIONS), "-g", "extractive", "--out", str(out), "--thresholds", str(THRESHOLDS)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "qa_bot.cli",
+            "eval",
+            str(SEEDS_QUESTIONS),
+            "-g",
+            "extractive",
+            "--out",
+            str(out),
+            "--thresholds",
+            str(THRESHOLDS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     return proc, out
 
@@ -222,8 +284,17 @@ def test_peer_langchain_recipe_is_scored_by_the_same_evaluation(smollm_gguf, tmp
     from qa_bot.evaluate import run_eval
 
     assert "If you don't know the answer, just say that you don't know" in RAG_PROMPT.messages[0].prompt.template
-    settings = Settings(local_model_path=smollm_gguf, max_tokens=32, local_ctx=2048, openai_api_key=None, openai_base_url=None)
-    run = run_eval(SEEDS_QUESTIONS, generator="local", limit=3, settings=settings, store_dir=tmp_path / "store", answerer=peer_answer)
+    settings = Settings(
+        local_model_path=smollm_gguf, max_tokens=32, local_ctx=2048, openai_api_key=None, openai_base_url=None
+    )
+    run = run_eval(
+        SEEDS_QUESTIONS,
+        generator="local",
+        limit=3,
+        settings=settings,
+        store_dir=tmp_path / "store",
+        answerer=peer_answer,
+    )
     assert len(run.results) == 3 and not any(r["error"] for r in run.results)
     for r in run.results:
         assert r["hits"] and len(r["hits"]) == 4  # top-4 similarity search over the same store

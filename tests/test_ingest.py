@@ -18,7 +18,9 @@ from qa_bot.retrieval import Retriever
 from qa_bot.store import Store, StoreError
 
 BOILERPLATE = ("register", "newsletter", "sign in", "email", "read more")
-CAPTION = "Japan's Emperor Naruhito, right, greets US President Joe Biden prior to a meeting at the Imperial Palace in Tokyo"
+CAPTION = (
+    "Japan's Emperor Naruhito, right, greets US President Joe Biden prior to a meeting at the Imperial Palace in Tokyo"
+)
 
 OTTERS_V1 = (
     "Otters in the upper Thames\n\n"
@@ -210,8 +212,13 @@ def test_pdf_and_html_are_indexed_with_text_and_titles(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "skerryvore.pdf").write_bytes(
-        qa_make_pdf(["Skerryvore lighthouse stands on a reef south-west of Tiree.\nIts granite tower is 48 metres tall.",
-                     "The last keepers left Skerryvore in 1972."], title="The Skerryvore Light")
+        qa_make_pdf(
+            [
+                "Skerryvore lighthouse stands on a reef south-west of Tiree.\nIts granite tower is 48 metres tall.",
+                "The last keepers left Skerryvore in 1972.",
+            ],
+            title="The Skerryvore Light",
+        )
     )
     (docs / "otters.html").write_text(
         "<html><head><title>Otters | Site</title><script>var tracker='zzTrack';</script></head><body>"
@@ -242,7 +249,9 @@ def make_bad_inputs(d: Path) -> dict[str, str]:
     """Files that can't be indexed -> the reason the CLI must give."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "good.txt").write_text(LIGHTHOUSE)
-    (d / "latin.txt").write_bytes("Café menu\n\nThe café on Tiree serves crème brûlée and “proper” tea for €4.".encode("cp1252"))
+    (d / "latin.txt").write_bytes(
+        "Café menu\n\nThe café on Tiree serves crème brûlée and “proper” tea for €4.".encode("cp1252")
+    )
     (d / "empty.txt").write_bytes(b"")
     (d / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
     (d / "broken.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(1, 256)) * 20)
@@ -311,12 +320,16 @@ def crashing_write(steps: int):
 
     def write_document(self, doc, chunks, vectors):
         self.chunks.upsert(
-            ids=[c.chunk_id for c in chunks], embeddings=vectors,
-            documents=[c.text for c in chunks], metadatas=[c.metadata() for c in chunks],
+            ids=[c.chunk_id for c in chunks],
+            embeddings=vectors,
+            documents=[c.text for c in chunks],
+            metadatas=[c.metadata() for c in chunks],
         )
         if steps >= 2:
             self.docs.upsert(
-                ids=[doc.doc_id], embeddings=[[1.0]], documents=[doc.text],
+                ids=[doc.doc_id],
+                embeddings=[[1.0]],
+                documents=[doc.text],
                 metadatas=[{"title": doc.title, "source": doc.source, "sha256": doc.sha256, "n_chunks": len(chunks)}],
             )
         raise Crash

@@ -12,7 +12,9 @@ from qa_bot.clean import clean_text, is_boilerplate_line
 from qa_bot.loaders import UnreadableFile, load_document
 
 BOILERPLATE = ("register", "newsletter", "sign in", "email", "read more", "subscribed", "continue reading")
-CAPTION = "Japan's Emperor Naruhito, right, greets US President Joe Biden prior to a meeting at the Imperial Palace in Tokyo"
+CAPTION = (
+    "Japan's Emperor Naruhito, right, greets US President Joe Biden prior to a meeting at the Imperial Palace in Tokyo"
+)
 
 HTML_PAGE = """<!doctype html>
 <html><head><title>Otters return to the Thames | The Daily Site</title>
@@ -87,12 +89,24 @@ def test_normalisation_of_whitespace_and_control_characters(tmp_path):
 def test_html_boilerplate_removed_and_title_from_article_headline(tmp_path):
     doc = load_document(write(tmp_path / "otters.html", HTML_PAGE))
     assert doc.doc_id == "otters"
-    assert doc.title == "Otters return to the Thames"  # the <h1> inside <article><header>, not the <title> with the site name
+    assert (
+        doc.title == "Otters return to the Thames"
+    )  # the <h1> inside <article><header>, not the <title> with the site name
     assert "recorded breeding in the upper Thames" in doc.text
     assert "eleven adults" in doc.text
     assert "An otter photographed near Lechlade at dawn." in doc.text
-    for junk in ("trackingPixelQ7", "analyticsBeaconZ3", "color: red", "Home", "World news", "Sign in", "Beavers",
-                 "newsletter", "All rights reserved", "The Daily Site"):
+    for junk in (
+        "trackingPixelQ7",
+        "analyticsBeaconZ3",
+        "color: red",
+        "Home",
+        "World news",
+        "Sign in",
+        "Beavers",
+        "newsletter",
+        "All rights reserved",
+        "The Daily Site",
+    ):
         assert junk not in doc.text, junk
 
 
@@ -104,14 +118,21 @@ def test_html_without_h1_uses_title_tag(tmp_path):
 
 
 def test_markdown_title_from_heading(tmp_path):
-    doc = load_document(write(tmp_path / "notes.md", "Some preface line\n\n# Tidal power in Orkney\n\nThe turbines produce 2 MW each.\n"))
+    doc = load_document(
+        write(
+            tmp_path / "notes.md", "Some preface line\n\n# Tidal power in Orkney\n\nThe turbines produce 2 MW each.\n"
+        )
+    )
     assert doc.title == "Tidal power in Orkney"
     assert "The turbines produce 2 MW each." in doc.text
 
 
 def test_pdf_text_and_metadata_title(tmp_path):
     pdf = qa_make_pdf(
-        ["Lighthouse keepers of Skerryvore\nThe tower (built 1844) is 48 metres tall.", "The last keepers left in 1972."],
+        [
+            "Lighthouse keepers of Skerryvore\nThe tower (built 1844) is 48 metres tall.",
+            "The last keepers left in 1972.",
+        ],
         title="Skerryvore Lighthouse",
     )
     doc = load_document(write(tmp_path / "skerryvore.pdf", pdf))
@@ -122,7 +143,9 @@ def test_pdf_text_and_metadata_title(tmp_path):
 
 
 def test_pdf_without_metadata_title_uses_first_line(tmp_path):
-    doc = load_document(write(tmp_path / "memo.pdf", qa_make_pdf(["Quarterly memo on canal repairs\nLock 7 reopens in May."])))
+    doc = load_document(
+        write(tmp_path / "memo.pdf", qa_make_pdf(["Quarterly memo on canal repairs\nLock 7 reopens in May."]))
+    )
     assert doc.title == "Quarterly memo on canal repairs"
 
 
@@ -146,13 +169,20 @@ def test_utf8_bom_is_stripped_and_utf16_with_bom_is_text(tmp_path):
 def test_unreadable_files_have_clear_reasons(tmp_path):
     assert reason(write(tmp_path / "empty.txt", b"")) == "empty file"
     assert reason(write(tmp_path / "blank.md", b"  \n\t\n")) == "empty file"
-    assert reason(write(tmp_path / "blob.txt", b"GIF89a\x00\x01\x02\x00binary")) == "binary content (NUL bytes), not text"
+    assert (
+        reason(write(tmp_path / "blob.txt", b"GIF89a\x00\x01\x02\x00binary")) == "binary content (NUL bytes), not text"
+    )
     assert "not valid UTF-8 or Windows-1252 text" in reason(write(tmp_path / "bad.txt", b"ok \x81\x8d\x90 bytes"))
     assert reason(write(tmp_path / "slides.pptx", b"PK\x03\x04")).startswith("unsupported file type '.pptx'")
     assert reason(write(tmp_path / "README", b"text")).startswith("unsupported file type '(none)'")
     assert reason(write(tmp_path / "fake.pdf", b"hello, not a pdf")) == "not a PDF (missing %PDF header)"
-    assert reason(write(tmp_path / "broken.pdf", b"%PDF-1.7\n" + bytes(range(1, 256)) * 20)).startswith("PDF could not be parsed")
-    assert reason(write(tmp_path / "scan.pdf", qa_make_pdf([""]))) == "PDF has no extractable text (scanned images need OCR)"
+    assert reason(write(tmp_path / "broken.pdf", b"%PDF-1.7\n" + bytes(range(1, 256)) * 20)).startswith(
+        "PDF could not be parsed"
+    )
+    assert (
+        reason(write(tmp_path / "scan.pdf", qa_make_pdf([""])))
+        == "PDF has no extractable text (scanned images need OCR)"
+    )
     assert reason(write(tmp_path / "wall.txt", "Sign in\nRegister for free\nSubscribe to our newsletter\n")) == (
         "no text left after cleaning (empty or only boilerplate)"
     )

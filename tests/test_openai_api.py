@@ -68,7 +68,10 @@ def test_completion_is_the_pipeline_answer_with_citations(client, settings, text
 
     r = client.chat.completions.create(
         model="extractive",
-        messages=[{"role": "system", "content": "You are a pirate. Answer in pirate speak."}, {"role": "user", "content": QUESTION}],
+        messages=[
+            {"role": "system", "content": "You are a pirate. Answer in pirate speak."},
+            {"role": "user", "content": QUESTION},
+        ],
     )
     want = answer(QUESTION, settings=settings)
     content = r.choices[0].message.content
@@ -79,10 +82,20 @@ def test_completion_is_the_pipeline_answer_with_citations(client, settings, text
     citations = extra(r, "citations")
     assert len(citations) == len(want.citations) >= 1
     for got, c in zip(citations, want.citations, strict=True):
-        assert got == {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": Path(c.source).name, "start": c.start,
-                       "end": c.end, "quote": c.quote}
+        assert got == {
+            "marker": c.marker,
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "source": Path(c.source).name,
+            "start": c.start,
+            "end": c.end,
+            "quote": c.quote,
+        }
         assert texts[got["doc_id"]][got["start"] : got["end"]] == got["quote"]  # offsets point at the quote
-        assert f'[{got["marker"]}] {got["title"]} ({got["source"]}, chars {got["start"]}-{got["end"]}): "{got["quote"]}"' in content
+        assert (
+            f'[{got["marker"]}] {got["title"]} ({got["source"]}, chars {got["start"]}-{got["end"]}): "{got["quote"]}"'
+            in content
+        )
     assert all("/" not in c["source"] and "\\" not in c["source"] for c in citations)
     assert str(settings.store_dir) not in r.model_dump_json()  # no server path anywhere in the response
     details = extra(r, "answer")
@@ -92,19 +105,29 @@ def test_completion_is_the_pipeline_answer_with_citations(client, settings, text
 
 def test_stream_sends_openai_chunks_ending_with_done(client, base_url):
     plain = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
-    chunks = list(client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
     assert all(c.object == "chat.completion.chunk" and c.model == "extractive" for c in chunks)
     assert len({c.id for c in chunks}) == 1 and chunks[0].id.startswith("chatcmpl-")
     assert chunks[0].choices[0].delta.role == "assistant"
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert streamed == plain.choices[0].message.content  # streaming and not give the same verified text
     last = chunks[-1]
-    assert last.choices[0].finish_reason == "stop" and [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    assert last.choices[0].finish_reason == "stop" and [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * (
+        len(chunks) - 1
+    )
     assert extra(last, "citations") == extra(plain, "citations")
 
     # On the wire: only `data:` events (or comments), the last one `data: [DONE]`.
-    with httpx.stream("POST", base_url + "/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}], "stream": True},
-                      timeout=60) as r:
+    with httpx.stream(
+        "POST",
+        base_url + "/chat/completions",
+        json={"messages": [{"role": "user", "content": QUESTION}], "stream": True},
+        timeout=60,
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = [e for e in r.read().decode().split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
@@ -119,7 +142,11 @@ def test_messages_are_the_history(client, settings):
     previous = first.choices[0].message.content  # what a chat client sends back: the whole message, Sources included
     r = client.chat.completions.create(
         model="extractive",
-        messages=[{"role": "user", "content": QUESTION}, {"role": "assistant", "content": previous}, {"role": "user", "content": FOLLOW_UP}],
+        messages=[
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": previous},
+            {"role": "user", "content": FOLLOW_UP},
+        ],
     )
     want = answer(FOLLOW_UP, [(QUESTION, extra(first, "answer")["text"])], settings=settings)
     got = extra(r, "answer")
@@ -129,7 +156,9 @@ def test_messages_are_the_history(client, settings):
 
 
 def test_content_parts_are_accepted(client):
-    r = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": [{"type": "text", "text": QUESTION}]}])
+    r = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]
+    )
     assert "Rob Bauer" in r.choices[0].message.content
 
 
@@ -159,7 +188,9 @@ def test_bad_requests_are_openai_style_400(client, body, param, words):
 
 
 def test_a_body_that_is_not_json_is_a_400(base_url):
-    r = httpx.post(base_url + "/chat/completions", content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
+    r = httpx.post(
+        base_url + "/chat/completions", content=b"{not json", headers={"content-type": "application/json"}, timeout=30
+    )
     assert r.status_code == 400 and r.json()["error"]["message"] == "the request body is not valid JSON"
 
 
@@ -172,9 +203,20 @@ def broken_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("broken_store")
     port, dead = free_tcp_port(), free_tcp_port()
     app = Path(__file__).resolve().parents[1] / "app.py"
-    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{dead}/v1", "OPENAI_API_KEY": SECRET, "QA_BOT_MAX_RETRIES": "0", "QA_BOT_REQUEST_TIMEOUT": "10"}
+    env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{dead}/v1",
+        "OPENAI_API_KEY": SECRET,
+        "QA_BOT_MAX_RETRIES": "0",
+        "QA_BOT_REQUEST_TIMEOUT": "10",
+    }
     # -g beats the QA_BOT_GENERATOR=extractive that UIServer sets for every app it starts.
-    server = UIServer([sys.executable, str(app), "--port", str(port), "-g", "openai"], store, store.parent / "broken_server.log", port, env_extra=env)
+    server = UIServer(
+        [sys.executable, str(app), "--port", str(port), "-g", "openai"],
+        store,
+        store.parent / "broken_server.log",
+        port,
+        env_extra=env,
+    )
     yield server
     server.stop()
 
@@ -189,7 +231,11 @@ def test_internal_errors_are_500_without_secrets(broken_server):
     assert SECRET not in json.dumps(err) and "Traceback" not in err["message"]
     # Streaming: the 200 header is already sent, so the error is an event the client raises.
     with pytest.raises(openai.APIError) as e:
-        list(client.chat.completions.create(model="openai", messages=[{"role": "user", "content": QUESTION}], stream=True))
+        list(
+            client.chat.completions.create(
+                model="openai", messages=[{"role": "user", "content": QUESTION}], stream=True
+            )
+        )
     assert "127.0.0.1" in str(e.value) and SECRET not in str(e.value)
     # The allowed fallback still answers.
     r = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
@@ -203,13 +249,19 @@ def test_history_pairs_drop_system_messages_and_our_sources_list(tmp_path):
     from qa_bot.openai_api import parse_request
 
     s = Settings(store_dir=tmp_path, chroma_host=None, generator="extractive")
-    body = {"messages": [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Where were"}, {"role": "user", "content": [{"type": "text", "text": "the drills?"}]},
-        {"role": "assistant", "content": 'Over the Sea of Japan [1].\n\nSources:\n[1] AP (a.txt, chars 1-9): "Sea of Japan"'},
-        {"role": "assistant", "content": "An assistant turn with no question before it is not a pair."},
-        {"role": "user", "content": "When?"},
-    ]}
+    body = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Where were"},
+            {"role": "user", "content": [{"type": "text", "text": "the drills?"}]},
+            {
+                "role": "assistant",
+                "content": 'Over the Sea of Japan [1].\n\nSources:\n[1] AP (a.txt, chars 1-9): "Sea of Japan"',
+            },
+            {"role": "assistant", "content": "An assistant turn with no question before it is not a pair."},
+            {"role": "user", "content": "When?"},
+        ]
+    }
     question, history, generator, stream = parse_request(body, s)
     assert (question, generator, stream) == ("When?", "extractive", False)
     assert history == [("Where were\nthe drills?", "Over the Sea of Japan [1].")]

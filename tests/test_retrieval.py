@@ -130,7 +130,17 @@ def test_empty_collection_and_missing_store(tmp_path):
 
 
 def test_cli_search_json(qa_seeded, capsys):
-    rc = main(["search", "--json", "--store", str(qa_seeded.settings.store_dir), "-k", "3", "Which sea were the joint flight drills over?"])
+    rc = main(
+        [
+            "search",
+            "--json",
+            "--store",
+            str(qa_seeded.settings.store_dir),
+            "-k",
+            "3",
+            "Which sea were the joint flight drills over?",
+        ]
+    )
     assert rc == 0
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == 3 and [h["rank"] for h in hits] == [1, 2, 3]

@@ -74,7 +74,12 @@ class Reader:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", READER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", READER],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stdout], daemon=True).start()
@@ -213,8 +218,13 @@ def test_two_writers_on_one_server_do_not_duplicate(chroma, tmp_path):
     exe = Path(sys.executable).parent / "qa-bot"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.cli"]
     procs = [
-        subprocess.Popen(cmd + ["ingest", "-q", str(docs)], env=chroma.env(tmp_path / f"app{i}"), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            cmd + ["ingest", "-q", str(docs)],
+            env=chroma.env(tmp_path / f"app{i}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     for p in procs:

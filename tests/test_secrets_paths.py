@@ -22,7 +22,9 @@ KEY = "sk-qabot-TEST-DoNotLeak-7f3a9c1e5b2d4680"
 def three_docs(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(3):
-        (folder / f"note{i}.txt").write_text(f"Note {i}\n\nThe launch code of depot {i} is kept in cabinet {i * 7}.\n", encoding="utf-8")
+        (folder / f"note{i}.txt").write_text(
+            f"Note {i}\n\nThe launch code of depot {i} is kept in cabinet {i * 7}.\n", encoding="utf-8"
+        )
     return folder
 
 
@@ -47,9 +49,17 @@ def test_rejected_key_in_eval_indexing_and_web_upload_is_not_shown(tmp_path):
 
     docs = three_docs(tmp_path / "docs")
     with FailingOpenAIServer(401) as server:
-        settings = qa_settings(tmp_path / "store", embedder="openai", openai_base_url=server.base_url, openai_api_key=KEY)
+        settings = qa_settings(
+            tmp_path / "store", embedder="openai", openai_base_url=server.base_url, openai_api_key=KEY
+        )
         with pytest.raises(QABotError) as e:
-            run_eval(QA_ROOT / "eval" / "seeds_questions.jsonl", docs=docs, generator="extractive", limit=1, settings=settings)
+            run_eval(
+                QA_ROOT / "eval" / "seeds_questions.jsonl",
+                docs=docs,
+                generator="extractive",
+                limit=1,
+                settings=settings,
+            )
         assert KEY not in str(e.value) and "rejected (401)" in str(e.value), str(e.value)
 
         status, _ = ui.WebApp(settings).upload([str(docs / "note0.txt"), str(docs / "note1.txt")])
@@ -62,7 +72,9 @@ def test_a_rejected_input_fails_only_that_file_and_is_scrubbed(tmp_path):
 
     docs = three_docs(tmp_path / "docs")
     with FailingOpenAIServer(400) as server:
-        settings = qa_settings(tmp_path / "store", embedder="openai", openai_base_url=server.base_url, openai_api_key=KEY, max_retries=0)
+        settings = qa_settings(
+            tmp_path / "store", embedder="openai", openai_base_url=server.base_url, openai_api_key=KEY, max_retries=0
+        )
         report = ingest([docs], settings)
     assert len(report.failed) == 3 and len(server.requests) == 3  # a 400 is about one input: the others are still tried
     for issue in report.failed:
@@ -75,25 +87,45 @@ def test_eval_results_store_the_base_url_without_credentials(tmp_path):
 
     url = f"http://alice:{KEY}@127.0.0.1:9/v1?api-key={KEY}&x=1"
     settings = qa_settings(tmp_path / "store", openai_base_url=url, openai_api_key=KEY)
-    run = run_eval(QA_ROOT / "eval" / "seeds_questions.jsonl", docs=QA_SEEDS, generator="extractive", limit=1, settings=settings)
+    run = run_eval(
+        QA_ROOT / "eval" / "seeds_questions.jsonl", docs=QA_SEEDS, generator="extractive", limit=1, settings=settings
+    )
     paths = write_outputs(run, tmp_path / "out")
-    written = "".join(p.read_text(encoding="utf-8", errors="replace") for p in paths.values() if p.suffix in (".json", ".md"))
+    written = "".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in paths.values() if p.suffix in (".json", ".md")
+    )
     assert KEY not in written and "alice" not in written and "api-key" not in written
     assert json.loads(paths["json"].read_text())["settings"]["openai_base_url"] == "http://127.0.0.1:9/v1"
 
 
 # --- item 11: web users see file names, not the server's folders ----------------------------------------------------
 def test_source_list_shows_the_file_name_only():
-    c = Citation(marker=1, doc_id="report", title="Report", source="/srv/private-share/team-x/report.txt", start=0, end=5,
-                 quote="Hello", passage="Hello world.", passage_start=0)
+    c = Citation(
+        marker=1,
+        doc_id="report",
+        title="Report",
+        source="/srv/private-share/team-x/report.txt",
+        start=0,
+        end=5,
+        quote="Hello",
+        passage="Hello world.",
+        passage_start=0,
+    )
     out = ui.render_sources([c])
     assert "report.txt" in out and "/srv" not in out and "private-share" not in out and "team-x" not in out
-    assert ui.answer_to_dict(ui.Answer(question="q", text="Hello [1].", citations=[c]), full_paths=False)["citations"][0]["source"] == "report.txt"
+    assert (
+        ui.answer_to_dict(ui.Answer(question="q", text="Hello [1].", citations=[c]), full_paths=False)["citations"][0][
+            "source"
+        ]
+        == "report.txt"
+    )
 
 
 def test_store_errors_in_the_chat_and_document_list_do_not_show_the_store_path(tmp_path):
     store = tmp_path / "secret-folder-name" / "store"
-    p = qa_cli("ingest", "-q", str(QA_SEEDS), "--store", str(store))  # another process: this one has no client of it cached
+    p = qa_cli(
+        "ingest", "-q", str(QA_SEEDS), "--store", str(store)
+    )  # another process: this one has no client of it cached
     assert p.returncode == 0, p.stderr
     (store / "chroma.sqlite3").write_bytes(b"this is not a database\n" * 500)
     app = ui.WebApp(qa_settings(store, generator="extractive"))

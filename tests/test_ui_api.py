@@ -46,7 +46,10 @@ def expected(a) -> dict:
     return {
         "text": a.text,
         # Web users see the file name, never the server's folders.
-        "citations": [{field: Path(c.source).name if field == "source" else getattr(c, field) for field in CITATION_FIELDS} for c in a.citations],
+        "citations": [
+            {field: Path(c.source).name if field == "source" else getattr(c, field) for field in CITATION_FIELDS}
+            for c in a.citations
+        ],
         "refused": a.refused,
         "standalone_question": a.standalone_question,
     }
@@ -77,7 +80,9 @@ def test_ask_with_history_top_k_and_generator(client, settings):
     first = client.predict(QUESTIONS[0], api_name="/ask")
     history = [[QUESTIONS[0], first["text"]]]
     got = client.predict("Who did he meet?", history, "extractive", 2, api_name="/ask")
-    want = answer("Who did he meet?", [(QUESTIONS[0], first["text"])], settings=settings, generator="extractive", top_k=2)
+    want = answer(
+        "Who did he meet?", [(QUESTIONS[0], first["text"])], settings=settings, generator="extractive", top_k=2
+    )
     assert picked(got) == expected(want)
     assert got["standalone_question"] != "Who did he meet?"  # the follow-up was rewritten with the history
     assert QUESTIONS[0] in got["standalone_question"]

@@ -14,7 +14,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 ZORBLAX = (
     "Zorblax Inventory Note\n\n"
@@ -89,9 +96,12 @@ def wait_for_turn(page, n: int, timeout: float = 30_000) -> None:
                   if (rows.length < n) return false;
                   const last = rows[rows.length - 1];
                   return !!last.querySelector('p.qa-answer:not(.qa-streaming)') || last.innerText.includes('\u26a0'); }""",
-        arg=n, timeout=timeout,
+        arg=n,
+        timeout=timeout,
     )
-    page.wait_for_function("() => { const t = document.querySelector('#qa-question textarea'); return t && !t.disabled; }", timeout=timeout)
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#qa-question textarea'); return t && !t.disabled; }", timeout=timeout
+    )
     page.wait_for_selector("#qa-question [data-testid=submit-button]", timeout=timeout)
 
 
@@ -129,7 +139,11 @@ def test_start_page_then_seed_question_with_expandable_highlighted_source(page, 
     docs = page.locator("#qa-docs").inner_text()
     assert re.search(r"\b\d+ documents indexed", docs)
     assert "000_c3140845cfbfcf74.txt" in docs and "004_da490e2e1cadb964.txt" in docs
-    for q in ("Who heads NATO's Military Committee?", "Which sea were the joint flight drills over?", "What did Stoltenberg and Kishida agree on?"):
+    for q in (
+        "Who heads NATO's Military Committee?",
+        "Which sea were the joint flight drills over?",
+        "What did Stoltenberg and Kishida agree on?",
+    ):
         assert page.locator("#qa-chatbot button.example", has_text=q).count() == 1
     assert page.locator("#qa-generator input[value=extractive]").is_checked()
     assert page.locator("#qa-topk input[type=number]").input_value() == "4"
@@ -174,7 +188,9 @@ def test_upload_then_ask_about_it_with_follow_up(page, server, tmp_path):
     page.set_input_files("#qa-upload input[type=file]", [str(doc)])
     page.wait_for_selector("#qa-upload-status .qa-status-ok", timeout=60_000)
     assert "zorblax.txt" in page.locator("#qa-upload-status").inner_text()
-    page.wait_for_function("() => document.querySelector('#qa-docs').innerText.includes('Zorblax Inventory Note')", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('#qa-docs').innerText.includes('Zorblax Inventory Note')", timeout=10_000
+    )
     assert (server.store_dir / "uploads" / "zorblax.txt").read_text(encoding="utf-8") == ZORBLAX  # the source persists
 
     ask(page, "Who built the Zorblax fountain?", 1)
@@ -247,5 +263,7 @@ def test_retry_uses_current_settings_and_clear_empties_the_chat(page):
     assert "Kishida" in answer_text(row)
     assert "1 retrieved" in open_how(row)
     page.locator("#qa-chatbot button[aria-label=Clear]").click()
-    page.wait_for_function("() => document.querySelectorAll('#qa-chatbot .bot-row, #qa-chatbot .user-row').length === 0", timeout=5_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#qa-chatbot .bot-row, #qa-chatbot .user-row').length === 0", timeout=5_000
+    )
     assert page.locator("#qa-chatbot button.example").count() == 3

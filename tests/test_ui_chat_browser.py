@@ -14,7 +14,20 @@ import time
 from urllib.parse import urlsplit
 
 from conftest import qa_clean_env
-from test_ui_browser import ARTIFACTS, ROOT, answer_text, ask, bot_rows, browser, context, open_how, page, server, shot, wait_for_turn  # noqa: F401
+from test_ui_browser import (
+    ARTIFACTS,
+    ROOT,
+    answer_text,
+    ask,
+    bot_rows,
+    browser,
+    context,
+    open_how,
+    page,
+    server,
+    shot,
+    wait_for_turn,
+)  # noqa: F401
 
 NATO_Q = "Who heads NATO's Military Committee?"
 SEA_Q = "Which sea were the joint flight drills over?"
@@ -68,11 +81,15 @@ def test_progress_shows_at_once_then_passages_then_verified_citations(page):
 def test_conversation_is_saved_resumed_with_follow_up_and_deleted(page):
     ask(page, NATO_Q, 1)
     assert "Bauer" in answer_text(bot_rows(page).last)
-    page.wait_for_function("q => document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000)
+    page.wait_for_function(
+        "q => document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000
+    )
     page.reload()
     page.wait_for_selector("#qa-question textarea", timeout=30_000)
     # After a reload the chat is empty, and the past conversation is listed: open it.
-    page.wait_for_function("q => document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000)
+    page.wait_for_function(
+        "q => document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000
+    )
     assert bot_rows(page).count() == 0
     page.locator("#qa-conversations").get_by_text(NATO_Q).first.click()
     page.wait_for_function("() => document.querySelectorAll('#qa-chatbot .bot-row').length >= 1", timeout=10_000)
@@ -84,14 +101,18 @@ def test_conversation_is_saved_resumed_with_follow_up_and_deleted(page):
     assert f"follow-up to: {NATO_Q}" in how
     # Still one saved conversation for it (resumed, not copied), now with both turns.
     page.reload()
-    page.wait_for_function("q => document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000)
+    page.wait_for_function(
+        "q => document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000
+    )
     entries = page.locator("#qa-conversations tr", has_text=NATO_Q)
     assert entries.count() == 1
     entries.first.click()
     page.wait_for_function("() => document.querySelectorAll('#qa-chatbot .user-row').length == 2", timeout=10_000)
     # Clear deletes the conversation from the list, for good.
     page.locator("#qa-chatbot button[aria-label=Clear]").click()
-    page.wait_for_function("q => !document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000)
+    page.wait_for_function(
+        "q => !document.querySelector('#qa-conversations')?.innerText.includes(q)", arg=NATO_Q, timeout=10_000
+    )
     page.reload()
     page.wait_for_selector("#qa-question textarea", timeout=30_000)
     page.wait_for_timeout(1000)  # the saved list is read from localStorage after load
@@ -104,7 +125,9 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
     ask(page, SEA_Q, 1)
     page.locator("#qa-chatbot button[aria-label=Like]").last.click()  # the thumbs sit beside the turn's last message
     page.wait_for_selector("#qa-comment-row textarea", state="visible", timeout=10_000)
-    page.wait_for_function("() => /\\d+ answers? rated/.test(document.querySelector('#qa-feedback').innerText)", timeout=10_000)
+    page.wait_for_function(
+        "() => /\\d+ answers? rated/.test(document.querySelector('#qa-feedback').innerText)", timeout=10_000
+    )
     page.fill("#qa-comment-row textarea", "Right sea, right source.")
     page.locator("#qa-comment-send").click()
     page.wait_for_selector("#qa-comment-row textarea", state="hidden", timeout=10_000)
@@ -118,14 +141,25 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
 
     rows = [json.loads(line) for line in log.read_text().splitlines()[before:]]
     like = next(r for r in rows if r.get("rating") == "like")
-    assert like["question"] == SEA_Q and "Sea of Japan" in like["answer"] and like["citations"] and like["generator"] == "extractive"
+    assert (
+        like["question"] == SEA_Q
+        and "Sea of Japan" in like["answer"]
+        and like["citations"]
+        and like["generator"] == "extractive"
+    )
     assert any(r.get("id") == like["id"] and r.get("comment") == "Right sea, right source." for r in rows)
     dislike = next(r for r in rows if r.get("rating") == "dislike")
     assert dislike["question"] == "When did they hold them?" and dislike["history"] == [[SEA_Q, like["answer"]]]
 
     out = tmp_path / "questions.jsonl"
-    p = subprocess.run([sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=qa_clean_env())
+    p = subprocess.run(
+        [sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=qa_clean_env(),
+    )
     assert p.returncode == 0, p.stderr
     exported = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert exported[f"fb-{like['id']}"]["answers"] and "todo" not in exported[f"fb-{like['id']}"]
@@ -133,14 +167,24 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
 
     # Clicking the thumb off again takes the rating back: one fewer 👎 in the sidebar, and none in the next export.
     page.locator("#qa-chatbot button[aria-label=Disliked]").last.click()
-    page.wait_for_function(f"() => !document.querySelector('#qa-feedback').innerText.includes(', {m.group(3)} 👎')", timeout=10_000)
+    page.wait_for_function(
+        f"() => !document.querySelector('#qa-feedback').innerText.includes(', {m.group(3)} 👎')", timeout=10_000
+    )
     assert f"{int(m.group(3)) - 1} 👎" in page.locator("#qa-feedback").inner_text()
-    p = subprocess.run([sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=qa_clean_env())
+    p = subprocess.run(
+        [sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=qa_clean_env(),
+    )
     assert p.returncode == 0 and f"fb-{dislike['id']}" not in out.read_text() and f"fb-{like['id']}" in out.read_text()
 
 
-REMOVE_ME = "Quorvane Ledger\n\nThe Quorvane ledger records that the harbour bell of Tillmoor was cast in bronze in 1702.\n"
+REMOVE_ME = (
+    "Quorvane Ledger\n\nThe Quorvane ledger records that the harbour bell of Tillmoor was cast in bronze in 1702.\n"
+)
 
 
 def test_remove_a_document_after_confirming(page, server, tmp_path):
@@ -148,7 +192,9 @@ def test_remove_a_document_after_confirming(page, server, tmp_path):
     doc.write_text(REMOVE_ME, encoding="utf-8")
     page.set_input_files("#qa-upload input[type=file]", [str(doc)])
     page.wait_for_selector("#qa-upload-status .qa-status-ok", timeout=60_000)
-    page.wait_for_function("() => document.querySelector('#qa-docs').innerText.includes('Quorvane Ledger')", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('#qa-docs').innerText.includes('Quorvane Ledger')", timeout=10_000
+    )
     docs = page.locator("#qa-docs").inner_text()
     n_before = int(re.search(r"(\d+) documents? indexed", docs).group(1))
     assert re.search(r"quorvane\.txt · 1 chunk · indexed \d{4}-\d\d-\d\d \d\d:\d\d UTC", docs), docs

@@ -20,15 +20,30 @@ def citation(**kw) -> Citation:
     quote = "The <b>fountain</b> was built in 1893."
     ps = 100
     s = passage.index(quote)
-    base = dict(marker=1, doc_id="doc<1>", title='T "<i>"', source="/x/up<l>oads/f&.txt", start=ps + s, end=ps + s + len(quote), quote=quote,
-                chunk_id="c1", passage=passage, passage_start=ps)
+    base = dict(
+        marker=1,
+        doc_id="doc<1>",
+        title='T "<i>"',
+        source="/x/up<l>oads/f&.txt",
+        start=ps + s,
+        end=ps + s + len(quote),
+        quote=quote,
+        chunk_id="c1",
+        passage=passage,
+        passage_start=ps,
+    )
     base.update(kw)
     return Citation(**base)
 
 
 def test_sources_escape_document_text_and_highlight_the_quote():
     out = ui.render_sources([citation()])
-    assert "<script>" not in out and "<b>" not in out and "<i>" not in out and "onerror=" not in out.replace("onerror=&quot;", "")
+    assert (
+        "<script>" not in out
+        and "<b>" not in out
+        and "<i>" not in out
+        and "onerror=" not in out.replace("onerror=&quot;", "")
+    )
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     m = re.search(r"<mark>(.*?)</mark>", out)
     assert m and html.unescape(m.group(1)) == "The <b>fountain</b> was built in 1893."
@@ -57,14 +72,21 @@ def test_history_pairs_from_gradio_messages():
     answer = ui.render_answer(Answer(question="q1", text="Bauer heads it [1].", citations=[citation()]))
     messages = [
         {"role": "user", "content": [{"type": "text", "text": "Who heads it?"}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "<ul class='qa-how'>...</ul>"}], "metadata": {"title": ui.HOW_TITLE}},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "<ul class='qa-how'>...</ul>"}],
+            "metadata": {"title": ui.HOW_TITLE},
+        },
         {"role": "assistant", "content": [{"type": "text", "text": answer}]},
         {"role": "user", "content": ""},
         {"role": "assistant", "content": ui.ERROR_PREFIX + "Please type a question"},
         {"role": "user", "content": "And the sea?"},
         {"role": "assistant", "content": ui.render_answer_text("The Sea of Japan [1].")},
     ]
-    assert ui.history_pairs(messages) == [("Who heads it?", "Bauer heads it [1]."), ("And the sea?", "The Sea of Japan [1].")]
+    assert ui.history_pairs(messages) == [
+        ("Who heads it?", "Bauer heads it [1]."),
+        ("And the sea?", "The Sea of Japan [1]."),
+    ]
     assert ui.history_pairs([]) == [] and ui.history_pairs(None) == []
 
 
@@ -81,12 +103,19 @@ def fake_stream(items):
             if isinstance(it, Exception):
                 raise it
             yield it
+
     return stream_answer
 
 
 def test_chat_streams_then_shows_the_verified_answer_with_how_block(webapp, monkeypatch):
-    final = Answer(question="q", text="Verified [1].", citations=[citation()], standalone_question="q?", generator="extractive",
-                   timings={"retrieve": 0.01, "generate": 0.2})
+    final = Answer(
+        question="q",
+        text="Verified [1].",
+        citations=[citation()],
+        standalone_question="q?",
+        generator="extractive",
+        timings={"retrieve": 0.01, "generate": 0.2},
+    )
     monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream(["Raw ", "text", final]))
     steps = list(webapp.chat("q", [], "extractive", 4))
     assert steps[0][0]["metadata"]["status"] == "pending"
@@ -97,10 +126,19 @@ def test_chat_streams_then_shows_the_verified_answer_with_how_block(webapp, monk
     assert ui.plain_answer(ans["content"]) == "Verified [1]." and "<details" in ans["content"]
 
 
-@pytest.mark.parametrize("error, shown", [
-    (QABotError("the local model server at localhost:8080 is not reachable"), "The local model server at localhost:8080 is not reachable"),
-    (RuntimeError("boom\nTraceback (most recent call last)"), "Something went wrong while answering (RuntimeError)"),
-])
+@pytest.mark.parametrize(
+    "error, shown",
+    [
+        (
+            QABotError("the local model server at localhost:8080 is not reachable"),
+            "The local model server at localhost:8080 is not reachable",
+        ),
+        (
+            RuntimeError("boom\nTraceback (most recent call last)"),
+            "Something went wrong while answering (RuntimeError)",
+        ),
+    ],
+)
 def test_chat_errors_become_friendly_messages(webapp, monkeypatch, error, shown):
     monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream([error]))
     last = list(webapp.chat("q", [], "extractive", 4))[-1]
@@ -115,7 +153,9 @@ def test_empty_question_is_a_message_not_an_error(webapp):
 
 def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
     monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream(["a", "b", "c", Answer(question="q", text="x")]))
-    webapp = ui.WebApp(webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]}))  # an operator allowed it
+    webapp = ui.WebApp(
+        webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]})
+    )  # an operator allowed it
     lock = ui._MODEL_LOCKS["local"]
     chat = webapp.chat("q", [], "local", 4)
     next(chat), next(chat)  # pending block, first delta: the lock is held while the model streams
@@ -137,6 +177,11 @@ def test_serve_flags_reach_launch(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(ui, "launch", lambda settings, **kw: seen.update(settings=settings, **kw))
-    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "7999", "--store", str(tmp_path), "-g", "extractive", "--no-seed"]) == 0
+    assert (
+        cli.main(
+            ["serve", "--host", "0.0.0.0", "--port", "7999", "--store", str(tmp_path), "-g", "extractive", "--no-seed"]
+        )
+        == 0
+    )
     assert seen["host"] == "0.0.0.0" and seen["port"] == 7999 and seen["share"] is False and seen["seed"] is False
     assert seen["settings"].store_dir == tmp_path and seen["settings"].generator == "extractive"

@@ -55,7 +55,13 @@ def test_a_long_name_keeps_its_extension(tmp_path):
 
 def test_a_failed_index_never_removes_the_file_already_there(tmp_path):
     with FailingOpenAIServer(400) as server:  # the embedding request is rejected: the upload fails at indexing
-        settings = qa_settings(tmp_path / "store", generator="extractive", embedder="openai", openai_base_url=server.base_url, max_retries=0)
+        settings = qa_settings(
+            tmp_path / "store",
+            generator="extractive",
+            embedder="openai",
+            openai_base_url=server.base_url,
+            max_retries=0,
+        )
         app = ui.WebApp(settings)
         app.uploads_dir.mkdir(parents=True)
         (app.uploads_dir / "notes.txt").write_text(A, encoding="utf-8")  # someone's earlier document
@@ -63,7 +69,9 @@ def test_a_failed_index_never_removes_the_file_already_there(tmp_path):
         assert server.requests, "the upload did not reach indexing"
     assert "Not indexed: notes-2.txt" in status and "rejected the request (400)" in status, status
     assert (app.uploads_dir / "notes.txt").read_text(encoding="utf-8") == A
-    assert sorted(p.name for p in app.uploads_dir.iterdir()) == ["notes.txt"]  # the failed copy is gone, no temp file left
+    assert sorted(p.name for p in app.uploads_dir.iterdir()) == [
+        "notes.txt"
+    ]  # the failed copy is gone, no temp file left
 
 
 def test_place_upload_claims_a_free_name_and_leaves_no_temp_file(tmp_path):

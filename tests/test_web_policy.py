@@ -50,7 +50,13 @@ def test_ask_names_source_files_not_server_paths(client):
 def test_ask_takes_role_message_history_like_pairs(client):
     first = client.predict(Q1, api_name="/ask")
     pairs = client.predict(Q2, [[Q1, first["text"]]], None, None, api_name="/ask")
-    roles = client.predict(Q2, [{"role": "user", "content": Q1}, {"role": "assistant", "content": first["text"]}], None, None, api_name="/ask")
+    roles = client.predict(
+        Q2,
+        [{"role": "user", "content": Q1}, {"role": "assistant", "content": first["text"]}],
+        None,
+        None,
+        api_name="/ask",
+    )
     assert roles["standalone_question"] == pairs["standalone_question"] != Q2
     assert roles["text"] == pairs["text"]
 
@@ -59,7 +65,9 @@ def test_ask_rejects_a_history_of_plain_strings_and_a_bad_top_k(client):
     assert "history item 0 is the text" in app_error(client, Q2, [Q1, "Rob Bauer."], None, None)
     assert "top_k must be from 1 to 50" in app_error(client, Q1, None, None, 0)
     assert "top_k must be a whole number" in app_error(client, Q1, None, None, "many")
-    assert len(client.predict(Q1, None, None, "2", api_name="/ask")["timings"]) >= 3  # a number as text is read as the number
+    assert (
+        len(client.predict(Q1, None, None, "2", api_name="/ask")["timings"]) >= 3
+    )  # a number as text is read as the number
 
 
 # --- item 16 ---------------------------------------------------------------------------------------------------------
@@ -77,7 +85,10 @@ def test_the_generator_choice_offers_only_allowed_generators(ui_server):
 
 def test_default_allowed_generators_are_the_configured_one_plus_extractive(tmp_path, monkeypatch):
     assert ui.WebApp(qa_settings(tmp_path, generator="extractive")).allowed_generators == ["extractive"]
-    assert qa_settings(tmp_path, generator="openai", openai_base_url="http://127.0.0.1:9/v1").allowed() == ["openai", "extractive"]
+    assert qa_settings(tmp_path, generator="openai", openai_base_url="http://127.0.0.1:9/v1").allowed() == [
+        "openai",
+        "extractive",
+    ]
     monkeypatch.setenv("QA_BOT_ALLOWED_GENERATORS", " extractive, local ")
     monkeypatch.setenv("QA_BOT_GENERATOR", "openai")
     app = ui.WebApp(get_settings(store_dir=tmp_path))

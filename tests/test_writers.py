@@ -26,13 +26,18 @@ from pathlib import Path
 import pytest
 from conftest import ChromaServer, qa_clean_env, qa_cli, qa_error_lines, qa_settings
 
-EXE = [str(Path(sys.executable).parent / "qa-bot")] if (Path(sys.executable).parent / "qa-bot").exists() else [sys.executable, "-m", "qa_bot.cli"]
+EXE = (
+    [str(Path(sys.executable).parent / "qa-bot")]
+    if (Path(sys.executable).parent / "qa-bot").exists()
+    else [sys.executable, "-m", "qa_bot.cli"]
+)
 
 LIGHTHOUSE = (
     "Skerryvore lighthouse\n\n"
     "Skerryvore lighthouse stands on a reef eleven miles south-west of Tiree. Built by Alan Stevenson between 1838 "
     "and 1844, its granite tower is 48 metres tall, the tallest in Scotland. The last keepers left in 1972.\n\n"
-    + "The light was automated in 1994 and its keepers' shore station at Hynish became a museum. " * 12
+    + "The light was automated in 1994 and its keepers' shore station at Hynish became a museum. "
+    * 12
 )
 OTTERS = (
     "Otters in the upper Thames\n\n"
@@ -50,8 +55,7 @@ HARBOUR_V1 = (
     f"The harbour was rebuilt in 1921. Fishermen called the new breakwater the {OLD_WORD} wall."
 )
 HARBOUR_V2 = (
-    "Harbour of Ardnamurchan\n\n"
-    f"The harbour was rebuilt in 1923. The new breakwater is known as the {NEW_WORD} mole."
+    f"Harbour of Ardnamurchan\n\nThe harbour was rebuilt in 1923. The new breakwater is known as the {NEW_WORD} mole."
 )
 
 
@@ -126,7 +130,9 @@ print(json.dumps({
 
 
 def store_state(env: dict, queries: list[str]) -> dict:
-    p = subprocess.run([sys.executable, "-c", STATE, json.dumps(queries)], capture_output=True, text=True, env=env, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", STATE, json.dumps(queries)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout)
 
@@ -147,8 +153,10 @@ class Proc:
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.out: list[str] = []
         self.err: list[str] = []
-        self._drains = [threading.Thread(target=lambda s=stream, k=sink: [k.append(ln) for ln in s], daemon=True)
-                        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self._drains = [
+            threading.Thread(target=lambda s=stream, k=sink: [k.append(ln) for ln in s], daemon=True)
+            for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self._drains:
             t.start()
 
@@ -211,7 +219,9 @@ def one_error(p: subprocess.CompletedProcess) -> str:
 
 
 # --- 1. a second writer waits instead of deleting the first one's uncommitted chunks ----------------------------------
-def _second_writer_waits(flags: Path, first_env: dict, second_env: dict, b_docs: Path, a_docs: Path, where: str) -> Proc:
+def _second_writer_waits(
+    flags: Path, first_env: dict, second_env: dict, b_docs: Path, a_docs: Path, where: str
+) -> Proc:
     """B pauses between its chunk upsert and its commit; A must neither run its repair meanwhile nor wait forever."""
     b = hooked("commit", flags, first_env, b_docs)
     wait_until(lambda: paused(flags), 180, "writer B to reach its commit point", (b,))
@@ -235,7 +245,9 @@ def test_second_ingest_waits_for_the_first_on_an_embedded_store(tmp_path):
 
     # With time to wait, A says it is waiting, and does its work once B has committed.
     a = Proc([*EXE, "ingest", "-q", str(a_docs)], {**env, "QA_BOT_WRITE_WAIT": "120"})
-    wait_until(lambda: "waiting for the store" in a.stderr() or a.proc.poll() is not None, 120, "writer A to wait", (a,))
+    wait_until(
+        lambda: "waiting for the store" in a.stderr() or a.proc.poll() is not None, 120, "writer A to wait", (a,)
+    )
     assert a.proc.poll() is None, f"A did not wait for B: {a.stderr()}"
     assert f"pid {b.pid}" in a.stderr()
     (flags / "go").touch()
@@ -266,19 +278,38 @@ def test_repair_at_400_documents_deletes_exactly_the_broken_ones(tmp_path):
     def doc(i: int, version: str = "v1") -> tuple[Document, list[Chunk], list[list[float]]]:
         text = f"document {i} {version} " * 20
         d = Document(f"d{i:03d}", f"title {i}", f"/docs/d{i:03d}.txt", text, f"{version}-{i:03d}")
-        chunks = [Chunk(f"{d.doc_id}::{d.sha256}::{k:05d}", d.doc_id, d.title, d.source, k * 10, k * 10 + 10, text[k * 10 : k * 10 + 10],
-                        d.sha256) for k in range(5)]
+        chunks = [
+            Chunk(
+                f"{d.doc_id}::{d.sha256}::{k:05d}",
+                d.doc_id,
+                d.title,
+                d.source,
+                k * 10,
+                k * 10 + 10,
+                text[k * 10 : k * 10 + 10],
+                d.sha256,
+            )
+            for k in range(5)
+        ]
         return d, chunks, [[rnd.random() for _ in range(8)] for _ in chunks]
 
     def put(chunks: list[Chunk], vecs: list[list[float]]) -> None:
-        store.chunks.upsert(ids=[c.chunk_id for c in chunks], embeddings=vecs, documents=[c.text for c in chunks],
-                            metadatas=[c.metadata() for c in chunks])
+        store.chunks.upsert(
+            ids=[c.chunk_id for c in chunks],
+            embeddings=vecs,
+            documents=[c.text for c in chunks],
+            metadatas=[c.metadata() for c in chunks],
+        )
 
     # Committed documents, written in bulk (write_document's per-document protocol is tested elsewhere and slow here).
     docs = [doc(i) for i in range(400)]
     put([c for _, cs, _ in docs for c in cs], [v for _, _, vs in docs for v in vs])
-    store.docs.upsert(ids=[d.doc_id for d, _, _ in docs], embeddings=[[1.0]] * 400, documents=[d.text for d, _, _ in docs],
-                      metadatas=[{"title": d.title, "source": d.source, "sha256": d.sha256, "n_chunks": 5} for d, _, _ in docs])
+    store.docs.upsert(
+        ids=[d.doc_id for d, _, _ in docs],
+        embeddings=[[1.0]] * 400,
+        documents=[d.text for d, _, _ in docs],
+        metadatas=[{"title": d.title, "source": d.source, "sha256": d.sha256, "n_chunks": 5} for d, _, _ in docs],
+    )
     assert store.count() == 2000
     t0 = time.perf_counter()
     assert store.repair() == 0
@@ -316,7 +347,12 @@ def test_writers_on_a_chroma_server_take_turns_through_a_lease_that_expires(chro
 
     # B dies holding the lease (renewals stop): A waits for it to expire, then takes over and repairs B's orphans.
     a = Proc([*EXE, "ingest", "-q", str(a_docs)], {**a_env, "QA_BOT_WRITE_WAIT": "120"})
-    wait_until(lambda: "waiting for the Chroma server" in a.stderr() or a.proc.poll() is not None, 120, "writer A to wait", (a,))
+    wait_until(
+        lambda: "waiting for the Chroma server" in a.stderr() or a.proc.poll() is not None,
+        120,
+        "writer A to wait",
+        (a,),
+    )
     assert a.proc.poll() is None, f"A did not wait for B: {a.stderr()}"
     t_kill = time.monotonic()
     b.proc.send_signal(signal.SIGKILL)
@@ -358,8 +394,14 @@ class Reader:
     """A long-lived searcher process, like a web-app worker, queried over stdin/stdout."""
 
     def __init__(self, env: dict) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", READER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", READER],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stdout], daemon=True).start()
         self.pid = self._read()["ready"]
@@ -433,8 +475,12 @@ def test_same_file_name_in_two_folders_ingested_at_once_keeps_both(tmp_path):
     # Both runs stop right after reading the registry (which ids are taken) until both had the chance to get there.
     procs = [hooked("registry", flags, env, d) for d in (one, two)]
     # Without a writer lock both runs get there; with it, the second one waits for the lock instead.
-    wait_until(lambda: len(paused(flags)) == 2 or any("waiting for the store" in p.stderr() for p in procs), 180,
-               "both runs to read the registry, or one to wait for the other", tuple(procs))
+    wait_until(
+        lambda: len(paused(flags)) == 2 or any("waiting for the store" in p.stderr() for p in procs),
+        180,
+        "both runs to read the registry, or one to wait for the other",
+        tuple(procs),
+    )
     (flags / "go").touch()
     assert [p.wait() for p in procs] == [0, 0], [p.stderr() for p in procs]
     assert all("1 added" in "".join(p.out) for p in procs)
@@ -504,12 +550,16 @@ def test_bm25_mirror_loads_one_consistent_copy_while_another_process_swaps_it(tm
     print(f"bm25 swap race: {swaps} swaps, {loads} loads, {mixed} inconsistent")
     assert swaps >= 20 and loads >= 20
     assert mixed == 0
-    assert not list(directory.parent.glob(".bm25-*")) and not list(directory.parent.glob("*.old-*"))  # nothing left over
+    assert not list(directory.parent.glob(".bm25-*")) and not list(
+        directory.parent.glob("*.old-*")
+    )  # nothing left over
 
 
 # --- 5. soak: two writers and a reader ---------------------------------------------------------------------------------
-WORDS = ("river mountain harbour village forest winter summer engine bridge market castle island valley station library "
-         "garden tower school ferry mill orchard quarry canal abbey chapel meadow museum bakery foundry weaver").split()
+WORDS = (
+    "river mountain harbour village forest winter summer engine bridge market castle island valley station library "
+    "garden tower school ferry mill orchard quarry canal abbey chapel meadow museum bakery foundry weaver"
+).split()
 
 
 def code_word(writer: int, i: int) -> str:
@@ -603,7 +653,9 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     words = [code_word(w, i) for w in (1, 2) for i in range(12)]
     reader = Proc([sys.executable, "-c", QUERIER, json.dumps(words), str(stop)], env)
     tests_dir = str(Path(__file__).resolve().parent)
-    writers = [Proc([sys.executable, "-c", WRITER, str(w), str(f), "25", tests_dir], env) for w, f in zip((1, 2), folders)]
+    writers = [
+        Proc([sys.executable, "-c", WRITER, str(w), str(f), "25", tests_dir], env) for w, f in zip((1, 2), folders)
+    ]
     rcs = [w.wait(120) for w in writers]
     stop.touch()
     assert reader.wait(60) == 0, reader.stderr()
@@ -614,7 +666,9 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     # What must be there: the seed and every file now in the writers' folders, each at its current content.
     files = [seed / "harbour.txt"] + [p for f in folders for p in sorted(f.glob("*.txt"))]
     splitter = make_splitter(qa_settings(tmp_path))
-    queries = [code_word(int(p.parent.name[1]), 999 if p.stem == "common" else int(p.stem.split("_")[1])) for p in files[1:]]
+    queries = [
+        code_word(int(p.parent.name[1]), 999 if p.stem == "common" else int(p.stem.split("_")[1])) for p in files[1:]
+    ]
     state = store_state(env, queries)
     reg, per_version = state["registry"], {(d, h): n for d, h, n in state["per_version"]}
     by_source = Counter(r["source"] for r in reg.values())
@@ -636,9 +690,11 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     duplicated += len(state["ids"]) - len(set(state["ids"]))
     stray = sum(n for (d, h), n in per_version.items() if d not in reg or reg[d]["sha256"] != h)
     elapsed = time.monotonic() - t0
-    print(f"\nsoak {elapsed:.0f} s: writer rounds {rounds}, reader queries {served['queries']} (errors {served['errors']}); "
-          f"documents {len(files)}: lost {lost}, duplicated {duplicated}, wrong chunk count {wrong}, unsearchable {unsearchable}, "
-          f"not pruned {extra}, stray chunks {stray}")
+    print(
+        f"\nsoak {elapsed:.0f} s: writer rounds {rounds}, reader queries {served['queries']} (errors {served['errors']}); "
+        f"documents {len(files)}: lost {lost}, duplicated {duplicated}, wrong chunk count {wrong}, unsearchable {unsearchable}, "
+        f"not pruned {extra}, stray chunks {stray}"
+    )
     assert min(rounds) >= 2 and served["queries"] >= 10
     assert served["errors"] == 0, served["messages"]
     assert (lost, duplicated, wrong, unsearchable, extra, stray) == (0, 0, 0, 0, 0, 0)

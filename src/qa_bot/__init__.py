@@ -11,6 +11,17 @@ from .ingest import ingest
 from .schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit, Stage
 
 __all__ = [
-    "Answer", "Chunk", "Citation", "IngestReport", "QABotError", "SearchHit", "Settings", "Stage",
-    "answer", "get_bot", "get_settings", "ingest", "stream_answer",
+    "Answer",
+    "Chunk",
+    "Citation",
+    "IngestReport",
+    "QABotError",
+    "SearchHit",
+    "Settings",
+    "Stage",
+    "answer",
+    "get_bot",
+    "get_settings",
+    "ingest",
+    "stream_answer",
 ]

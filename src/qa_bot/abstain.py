@@ -43,8 +43,15 @@ class Signals:
 
 
 def compute_signals(
-    question: str, answer_text: str, cited_evidence: list[str], all_evidence: list[str], *, self_check: float,
-    support: float, retrieval: float, evidence_score: float,
+    question: str,
+    answer_text: str,
+    cited_evidence: list[str],
+    all_evidence: list[str],
+    *,
+    self_check: float,
+    support: float,
+    retrieval: float,
+    evidence_score: float,
 ) -> Signals:
     type_match = answer_type_match(question, answer_text)
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
@@ -54,8 +61,13 @@ def compute_signals(
     keys = key_terms(question)
     premise = float(all(k in everything for k in keys))
     return Signals(
-        self_check=_unit(self_check), support=_unit(support), type_match=type_match, question_coverage=_unit(coverage),
-        premise=premise, retrieval=_unit(retrieval), evidence_score=_unit(evidence_score),
+        self_check=_unit(self_check),
+        support=_unit(support),
+        type_match=type_match,
+        question_coverage=_unit(coverage),
+        premise=premise,
+        retrieval=_unit(retrieval),
+        evidence_score=_unit(evidence_score),
     )
 
 
@@ -115,8 +127,12 @@ class Calibrator:
         try:
             raw = path.read_text() if path else resources.files("qa_bot").joinpath("data/abstention.json").read_text()
             data = json.loads(raw)
-            return cls(weights={k: float(v) for k, v in data["weights"].items()}, bias=float(data["bias"]),
-                       threshold=float(data["threshold"]), fitted_on=str(data.get("fitted_on", "")))
+            return cls(
+                weights={k: float(v) for k, v in data["weights"].items()},
+                bias=float(data["bias"]),
+                threshold=float(data["threshold"]),
+                fitted_on=str(data.get("fitted_on", "")),
+            )
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise QABotError(f"cannot read the abstention model {path or 'qa_bot/data/abstention.json'}: {e}") from e
 
@@ -124,7 +140,9 @@ class Calibrator:
         return json.dumps(asdict(self), indent=2) + "\n"
 
 
-def fit_logistic(x: list[list[float]], y: list[int], l2: float = 1.0, iterations: int = 50) -> tuple[list[float], float]:
+def fit_logistic(
+    x: list[list[float]], y: list[int], l2: float = 1.0, iterations: int = 50
+) -> tuple[list[float], float]:
     """Weights and bias of an L2-regularised logistic regression (Newton's method; the bias is not penalised)."""
     import numpy as np
 

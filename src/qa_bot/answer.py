@@ -18,7 +18,18 @@ from .config import Settings, get_settings
 from .evidence import ScoredSentence, score_sentences, select_evidence
 from .extractive import compose
 from .inputs import check_top_k, normalise_history
-from .prompts import answer_prompt, as_data, check_prompt, condense_prompt, data_hits, defang, format_evidence, format_history, format_passages, legacy_answer_prompt
+from .prompts import (
+    answer_prompt,
+    as_data,
+    check_prompt,
+    condense_prompt,
+    data_hits,
+    defang,
+    format_evidence,
+    format_history,
+    format_passages,
+    legacy_answer_prompt,
+)
 from .retrieval import Retriever
 from .schema import Answer, QABotError, SearchHit, Stage
 
@@ -27,8 +38,13 @@ History = Sequence[tuple[str, str]] | Sequence[Mapping[str, Any]]
 
 # Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
 EXTRACTIVE_MIN_SCORE = 0.45
-_READS_AS_QUESTION = re.compile(r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b", re.I)
-_FOLLOW_UP = re.compile(r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I)
+_READS_AS_QUESTION = re.compile(
+    r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b",
+    re.I,
+)
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I
+)
 
 
 class Bot:
@@ -77,7 +93,12 @@ class Bot:
 
     # --- the chain ---------------------------------------------------------------------------------------------
     def run(
-        self, question: str, history: History = (), generator: str | None = None, top_k: int | None = None, stages: bool = False
+        self,
+        question: str,
+        history: History = (),
+        generator: str | None = None,
+        top_k: int | None = None,
+        stages: bool = False,
     ) -> Iterator[str | Answer | Stage]:
         """Text deltas, then the final ``Answer``; with ``stages``, a ``Stage`` too as each step starts (retrieve: when done)."""
         question = _check_question(question, self.settings)
@@ -99,7 +120,9 @@ class Bot:
             ans.timings["retrieve"] = _lap(t)
             if stages:
                 n_docs = len({h.chunk.doc_id for h in hits})
-                yield Stage("retrieve", f"Found {_plural(len(hits), 'passage')} in {_plural(n_docs, 'document')}", list(hits))
+                yield Stage(
+                    "retrieve", f"Found {_plural(len(hits), 'passage')} in {_plural(n_docs, 'document')}", list(hits)
+                )
 
             t = time.perf_counter()
             raw = ""
@@ -142,7 +165,16 @@ class Bot:
             return legacy_answer_prompt, {"passages": format_passages(hits), "question": defang(question)}
         evidence = hits
         if s.evidence == "sentences":
-            evidence = select_evidence(scored, hits, max_items=s.evidence_max_items, max_chars=s.evidence_max_chars, window=s.evidence_window) or hits
+            evidence = (
+                select_evidence(
+                    scored,
+                    hits,
+                    max_items=s.evidence_max_items,
+                    max_chars=s.evidence_max_chars,
+                    window=s.evidence_window,
+                )
+                or hits
+            )
         return answer_prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
 
     def decide(self, ans: Answer, raw: str, hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
@@ -162,23 +194,38 @@ class Bot:
         if gen == "extractive" or self.settings.answer_prompt == "legacy":
             return
         cited = [c.quote for c in ans.citations]
-        p_yes = self.self_check(question, " ".join(cited), strip_markers(ans.text), gen) if self.settings.self_check else 0.5
+        p_yes = (
+            self.self_check(question, " ".join(cited), strip_markers(ans.text), gen)
+            if self.settings.self_check
+            else 0.5
+        )
         signals = compute_signals(
-            question, ans.text, cited, [h.chunk.text for h in hits], self_check=p_yes,
+            question,
+            ans.text,
+            cited,
+            [h.chunk.text for h in hits],
+            self_check=p_yes,
             support=sum(c.support for c in ans.citations) / len(ans.citations),
-            retrieval=max((h.dense or 0.0 for h in hits), default=0.0), evidence_score=scored[0].score if scored else 0.0,
+            retrieval=max((h.dense or 0.0 for h in hits), default=0.0),
+            evidence_score=scored[0].score if scored else 0.0,
         )
         ans.signals = asdict(signals)
         ans.draft = ans.text
         ans.confidence = round(self.calibrator.probability(signals), 4)
-        threshold = self.settings.abstain_threshold if self.settings.abstain_threshold is not None else self.calibrator.threshold
+        threshold = (
+            self.settings.abstain_threshold
+            if self.settings.abstain_threshold is not None
+            else self.calibrator.threshold
+        )
         if self.settings.abstain == "calibrated" and ans.confidence < threshold:
             ans.text, ans.refused, ans.citations = REFUSAL_TEXT, True, []
 
     def self_check(self, question: str, evidence: str, answer_text: str, gen: str) -> float:
         from .generators import yes_probability
 
-        messages = check_prompt.format_messages(evidence=as_data(evidence), question=defang(question), answer=defang(answer_text))
+        messages = check_prompt.format_messages(
+            evidence=as_data(evidence), question=defang(question), answer=defang(answer_text)
+        )
         return yes_probability(self.model(gen), messages)
 
 
@@ -200,7 +247,9 @@ def drop_given_answer(question: str, rewritten: str) -> str:
     if kind not in ("date", "number"):
         return rewritten
     asked = question.lower()
-    patterns = [_TIME_PHRASE, re.compile(_DATE)] if kind == "date" else [re.compile(r"(?<![\w-])" + _NUM + r"(?![\w-])")]
+    patterns = (
+        [_TIME_PHRASE, re.compile(_DATE)] if kind == "date" else [re.compile(r"(?<![\w-])" + _NUM + r"(?![\w-])")]
+    )
     out = rewritten
     for pat in patterns:
         out = pat.sub(lambda m: m.group() if m.group().strip(" ,").lower() in asked else "", out)
@@ -223,7 +272,9 @@ def _check_question(question: str, settings: Settings) -> str:
     if not q:
         raise QABotError("the question is empty: type a question about the documents")
     if len(q) > settings.max_question_chars:
-        raise QABotError(f"the question is {len(q):,} characters long; the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)")
+        raise QABotError(
+            f"the question is {len(q):,} characters long; the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
+        )
     return q
 
 
@@ -253,7 +304,12 @@ def clear_bots() -> None:
 
 
 def stream_answer(
-    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None,
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
     stages: bool = False,
 ) -> Iterator[str | Answer | Stage]:
     """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ).
@@ -263,7 +319,12 @@ def stream_answer(
 
 
 def timed_answer(
-    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
 ) -> tuple[Answer, float]:
     """The final ``Answer`` and the seconds until the first streamed text arrived (what a chat user waits for)."""
     t, first, final = time.perf_counter(), None, None
@@ -277,7 +338,12 @@ def timed_answer(
 
 
 def answer(
-    question: str, history: History | None = None, *, settings: Settings | None = None, generator: str | None = None, top_k: int | None = None
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed documents, with verified citations.
 

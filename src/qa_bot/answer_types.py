@@ -25,23 +25,59 @@ _WORD_RE = re.compile(r"[\w][\w'’.%$-]*|[,;:()\"“”]")
 
 def question_kind(question: str) -> str:
     q = question.lower()
-    if re.search(r"\bhow (many|much)\b|\bwhat (percentage|percent|number|amount|fraction|proportion)\b|\bhow (long|old|far|large|big|high|tall)\b", q):
+    if re.search(
+        r"\bhow (many|much)\b|\bwhat (percentage|percent|number|amount|fraction|proportion)\b|\bhow (long|old|far|large|big|high|tall)\b",
+        q,
+    ):
         return "number"
-    if re.search(r"^\s*(?:and |so |but )?when\b|\bwhat (year|century|decade|date|month|day|time|period)\b|\bwhich (year|century|decade)\b|\bin what year\b", q):
+    if re.search(
+        r"^\s*(?:and |so |but )?when\b|\bwhat (year|century|decade|date|month|day|time|period)\b|\bwhich (year|century|decade)\b|\bin what year\b",
+        q,
+    ):
         return "date"
-    if re.search(r"^\s*(who|whom|whose)\b|\b(what|which) (person|man|woman|king|queen|president|leader|scientist|emperor|company|organization|agency|group|party|team)\b|\bby whom\b", q):
+    if re.search(
+        r"^\s*(who|whom|whose)\b|\b(what|which) (person|man|woman|king|queen|president|leader|scientist|emperor|company|organization|agency|group|party|team)\b|\bby whom\b",
+        q,
+    ):
         return "name"
     if re.search(r"^\s*where\b|\b(what|which) (city|country|state|region|place|sea|river|continent|island|town)\b", q):
         return "place"
     return "other"
 
 
-_MONTHS_DAYS = {m.lower() for m in _MONTH[3:-1].split("|")} | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-_LEAD = STOPWORDS | {"another", "however", "although", "because", "since", "while", "thus", "therefore", "following", "earlier", "later", "many", "several", "one"}
+_MONTHS_DAYS = {m.lower() for m in _MONTH[3:-1].split("|")} | {
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+}
+_LEAD = STOPWORDS | {
+    "another",
+    "however",
+    "although",
+    "because",
+    "since",
+    "while",
+    "thus",
+    "therefore",
+    "following",
+    "earlier",
+    "later",
+    "many",
+    "several",
+    "one",
+}
 
 
 def _anchor_positions(sentence: str, q_tokens: set[str]) -> list[int]:
-    return [m.start() for m in re.finditer(r"[\w][\w'’-]*", sentence) if (ct := content_tokens(m.group())) and ct[0] in q_tokens]
+    return [
+        m.start()
+        for m in re.finditer(r"[\w][\w'’-]*", sentence)
+        if (ct := content_tokens(m.group())) and ct[0] in q_tokens
+    ]
 
 
 def _candidates(kind: str, sentence: str, q_tokens: set[str]) -> list[tuple[int, str]]:
@@ -70,7 +106,11 @@ def _candidates(kind: str, sentence: str, q_tokens: set[str]) -> list[tuple[int,
                 words.pop()
             t = " ".join(words).strip(" ,.;:")
             toks = content_tokens(t)
-            if not toks or all(x in q_tokens for x in toks) or all(w.lower().strip(",.") in _MONTHS_DAYS for w in words):
+            if (
+                not toks
+                or all(x in q_tokens for x in toks)
+                or all(w.lower().strip(",.") in _MONTHS_DAYS for w in words)
+            ):
                 continue
             out.append((m.start() + m.group().find(words[0]), t.removesuffix("'s").removesuffix("’s")))
     out.sort()
@@ -125,7 +165,9 @@ def _novel_span(sentence: str, q_tokens: set[str], max_words: int) -> str:
             i += 1
             continue
         j = i
-        while j + 1 < len(toks) and (kinds[j + 1] == "n" or (kinds[j + 1] == "s" and j + 2 < len(toks) and kinds[j + 2] == "n")):
+        while j + 1 < len(toks) and (
+            kinds[j + 1] == "n" or (kinds[j + 1] == "s" and j + 2 < len(toks) and kinds[j + 2] == "n")
+        ):
             j += 1 if kinds[j + 1] == "n" else 2
         runs.append((i, j))
         i = j + 1
@@ -156,5 +198,3 @@ def short_answer(question: str, answer_text: str, max_words: int = 6) -> str:
     q_tokens = set(content_tokens(question))
     found = typed_span(question, sentence)
     return found or _novel_span(sentence, q_tokens, max_words) or sentence
-
-

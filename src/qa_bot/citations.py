@@ -26,7 +26,8 @@ _REFUSAL = re.compile(
 REFUSAL_TEXT = "The documents don't say."
 # Months and weekdays are dates, like numbers: a date the question gives may be restated ("... visited Tokyo in June").
 _CALENDAR = frozenset(
-    norm_token(w) for w in "january february march april may june july august september october november december "
+    norm_token(w)
+    for w in "january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
 
@@ -64,7 +65,9 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
     # Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?".
     asked = {norm_token(w, demonyms=False) for w in content_words(question)}
-    adds = not question or any(t in have for w, t in zip(claim_words, toks) if norm_token(w, demonyms=False) not in asked)
+    adds = not question or any(
+        t in have for w, t in zip(claim_words, toks) if norm_token(w, demonyms=False) not in asked
+    )
     return Support(score, missing, adds)
 
 
@@ -86,6 +89,7 @@ def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, in
     spans = sentence_spans(passage)
     if not spans:
         return 0, len(passage)
+
     def score(s: int, e: int) -> tuple[int, float]:
         toks = set(content_tokens(passage[s:e]))
         return len(claim & toks), 0.5 * len(asked & toks) - 0.01 * len(toks)
@@ -97,7 +101,9 @@ def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, in
     return pair if pair is not None and score(*pair)[0] > score(*single)[0] else single
 
 
-def _supporting_pair(claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str) -> list[int]:
+def _supporting_pair(
+    claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str
+) -> list[int]:
     """Two passages that together support a claim neither supports alone ("both articles say ...", or two facts from
     neighbouring chunks), best single scores first; [] if none."""
     ranked = sorted(passages, key=lambda n: checks[n].score, reverse=True)[:6]
@@ -117,7 +123,9 @@ class Verified:
     total_sentences: int
 
 
-def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | None = None, question: str = "") -> Verified:
+def verify(
+    answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | None = None, question: str = ""
+) -> Verified:
     """Check each sentence's markers against the passages; re-point, drop or add markers; renumber in order of use.
 
     ``hits[i]`` is passage ``[i+1]`` as the generator saw it. Citations carry the exact supporting span with offsets
@@ -178,8 +186,17 @@ def verify(answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | 
             assert doc_texts[h.chunk.doc_id][start:end] == quote, "citation offsets drifted from the source text"
         citations.append(
             Citation(
-                marker=marker, doc_id=h.chunk.doc_id, title=h.chunk.title, source=h.chunk.source, start=start, end=end,
-                quote=quote, chunk_id=h.chunk.chunk_id, passage=h.chunk.text, passage_start=h.chunk.start, support=round(score, 3),
+                marker=marker,
+                doc_id=h.chunk.doc_id,
+                title=h.chunk.title,
+                source=h.chunk.source,
+                start=start,
+                end=end,
+                quote=quote,
+                chunk_id=h.chunk.chunk_id,
+                passage=h.chunk.text,
+                passage_start=h.chunk.start,
+                support=round(score, 3),
             )
         )
     return Verified(text, citations, flagged, supported_n, total)

@@ -28,7 +28,17 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
-    keys = ("store_dir", "collection", "chroma_host", "chroma_port", "top_k", "chunk_size", "chunk_overlap", "generator", "local_threads")
+    keys = (
+        "store_dir",
+        "collection",
+        "chroma_host",
+        "chroma_port",
+        "top_k",
+        "chunk_size",
+        "chunk_overlap",
+        "generator",
+        "local_threads",
+    )
     return get_settings(**{k: getattr(args, k, None) for k in keys}, **extra)
 
 
@@ -54,7 +64,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(name[:40])
         bar.refresh()
 
-    report = ingest(paths, settings, rebuild=args.rebuild, progress=progress, prune=not args.no_prune, on_wait=_say_waiting)
+    report = ingest(
+        paths, settings, rebuild=args.rebuild, progress=progress, prune=not args.no_prune, on_wait=_say_waiting
+    )
     if bar is not None:
         bar.close()
     for issue in report.failed:
@@ -90,11 +102,19 @@ def search_table(hits: list) -> Table:
     table.add_column("passage", overflow="fold", ratio=1, min_width=20)
     for h in hits:
         c = h.chunk
-        scores = f"rrf {h.score:.4f}\ncos " + ("-" if h.dense is None else f"{h.dense:.3f}") + "\nbm25 " + ("-" if h.bm25 is None else f"{h.bm25:.2f}")
+        scores = (
+            f"rrf {h.score:.4f}\ncos "
+            + ("-" if h.dense is None else f"{h.dense:.3f}")
+            + "\nbm25 "
+            + ("-" if h.bm25 is None else f"{h.bm25:.2f}")
+        )
         passage = " ".join(c.text.split())  # the passage's own line breaks would only add ragged lines
         table.add_row(
-            str(h.rank), Text(f"{c.doc_id}\nchars {c.start}-{c.end}"), scores,
-            Text(passage if len(passage) < 400 else passage[:400] + "…"), end_section=True,
+            str(h.rank),
+            Text(f"{c.doc_id}\nchars {c.start}-{c.end}"),
+            scores,
+            Text(passage if len(passage) < 400 else passage[:400] + "…"),
+            end_section=True,
         )
     return table
 
@@ -107,7 +127,11 @@ def print_answer(a, show_sources: bool = True) -> None:
     if show_sources and a.citations:
         console.print("\n[bold]Sources[/bold]")
         for c in a.citations:
-            console.print(f"[{c.marker}] {c.title} ({Path(c.source).name}, chars {c.start}-{c.end})", highlight=False, markup=False)
+            console.print(
+                f"[{c.marker}] {c.title} ({Path(c.source).name}, chars {c.start}-{c.end})",
+                highlight=False,
+                markup=False,
+            )
             console.print(f'    "{c.quote}"', highlight=False, markup=False, style="dim")
     for s in a.flagged_sentences:
         console.print(f"[yellow]unsupported by the documents:[/yellow] {s}", highlight=False)
@@ -116,15 +140,21 @@ def print_answer(a, show_sources: bool = True) -> None:
 
         console.print(f"[dim]{confidence_words(a.confidence)}[/dim]", highlight=False)
     elif a.refused and a.draft:
-        console.print(f"[dim](a draft answer was withheld: too unlikely to be right, {a.confidence:.0%})[/dim]", highlight=False)
+        console.print(
+            f"[dim](a draft answer was withheld: too unlikely to be right, {a.confidence:.0%})[/dim]", highlight=False
+        )
 
 
 def print_stage(stage) -> None:
     """One line on stderr per step of the chain, so a user waiting for a slow model sees what it is doing."""
     err.print(f"… {stage.detail}", style="dim", highlight=False, markup=False)
     for h in stage.hits:
-        err.print(f"    [{h.rank}] {h.chunk.title or h.chunk.doc_id} ({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})",
-                  style="dim", highlight=False, markup=False)
+        err.print(
+            f"    [{h.rank}] {h.chunk.title or h.chunk.doc_id} ({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})",
+            style="dim",
+            highlight=False,
+            markup=False,
+        )
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -169,7 +199,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         else:
             print_answer(final)
             if args.timings:
-                console.print(f"[dim]{final.generator}: " + ", ".join(f"{k} {v:.2f}s" for k, v in final.timings.items()) + "[/dim]")
+                console.print(
+                    f"[dim]{final.generator}: "
+                    + ", ".join(f"{k} {v:.2f}s" for k, v in final.timings.items())
+                    + "[/dim]"
+                )
         history.append((q, final.text))
 
 
@@ -213,13 +247,17 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qa-bot", description="Question answering over your documents, with citations.")
+    parser = argparse.ArgumentParser(
+        prog="qa-bot", description="Question answering over your documents, with citations."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="index files and folders (txt, md, html, pdf); incremental")
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the bundled seeds/)")
     p.add_argument("--rebuild", action="store_true", help="drop the collection and index from scratch")
-    p.add_argument("--no-prune", action="store_true", help="keep documents whose files disappeared from the given folders")
+    p.add_argument(
+        "--no-prune", action="store_true", help="keep documents whose files disappeared from the given folders"
+    )
     p.add_argument("--chunk-size", type=int, help="characters per chunk (QA_BOT_CHUNK_SIZE)")
     p.add_argument("--chunk-overlap", type=int, help="overlap in characters (QA_BOT_CHUNK_OVERLAP)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -234,10 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with cited sources (no question: interactive chat)")
     p.add_argument("question", nargs="?", help="the question; omit for an interactive session with follow-ups")
-    p.add_argument("-g", "--generator", choices=["auto", "local", "openai", "extractive"], help="answer generator (QA_BOT_GENERATOR)")
-    p.add_argument("--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)")
+    p.add_argument(
+        "-g",
+        "--generator",
+        choices=["auto", "local", "openai", "extractive"],
+        help="answer generator (QA_BOT_GENERATOR)",
+    )
+    p.add_argument(
+        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
+    )
     p.add_argument("--stream", action="store_true", help="print the raw answer to stderr as it is generated")
-    p.add_argument("--json", action="store_true", help="print the answer as JSON: text, refused, citations (offsets, quotes), timings, confidence")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the answer as JSON: text, refused, citations (offsets, quotes), timings, confidence",
+    )
     p.add_argument("--timings", action="store_true", help="print per-stage timings")
     _common(p)
     p.set_defaults(func=cmd_ask)
@@ -262,22 +311,54 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     p.add_argument("--host", help="interface to listen on (GRADIO_SERVER_NAME; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (GRADIO_SERVER_PORT; default 7860)")
-    p.add_argument("--share", action="store_true", help="also open a public *.gradio.live link (off by default: never shared unless asked)")
+    p.add_argument(
+        "--share",
+        action="store_true",
+        help="also open a public *.gradio.live link (off by default: never shared unless asked)",
+    )
     p.add_argument("--no-seed", action="store_true", help="don't index the bundled seeds/ when the store is empty")
-    p.add_argument("-g", "--generator", choices=["auto", "local", "openai", "extractive"], help="default answer generator (QA_BOT_GENERATOR)")
-    p.add_argument("--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)")
+    p.add_argument(
+        "-g",
+        "--generator",
+        choices=["auto", "local", "openai", "extractive"],
+        help="default answer generator (QA_BOT_GENERATOR)",
+    )
+    p.add_argument(
+        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
+    )
     _common(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="measure answers, refusals, retrieval, citations and latency on a question set (JSONL)")
-    p.add_argument("questions", type=Path, help="questions JSONL, e.g. eval/seeds_questions.jsonl or eval/squad_v2/questions_test.jsonl")
-    p.add_argument("--docs", type=Path, help="documents indexed into a fresh temporary store (default: seeds/, or corpus/ beside SQuAD questions)")
-    p.add_argument("-g", "--generator", choices=["auto", "local", "openai", "extractive"], help="answer generator (QA_BOT_GENERATOR)")
+    p = sub.add_parser(
+        "eval", help="measure answers, refusals, retrieval, citations and latency on a question set (JSONL)"
+    )
+    p.add_argument(
+        "questions",
+        type=Path,
+        help="questions JSONL, e.g. eval/seeds_questions.jsonl or eval/squad_v2/questions_test.jsonl",
+    )
+    p.add_argument(
+        "--docs",
+        type=Path,
+        help="documents indexed into a fresh temporary store (default: seeds/, or corpus/ beside SQuAD questions)",
+    )
+    p.add_argument(
+        "-g",
+        "--generator",
+        choices=["auto", "local", "openai", "extractive"],
+        help="answer generator (QA_BOT_GENERATOR)",
+    )
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--out", type=Path, help="output folder (default: eval/results/<name>-<generator>/)")
-    p.add_argument("--thresholds", type=Path, help="exit 1 when a metric misses its bound in this JSON file (e.g. eval/thresholds.json)")
+    p.add_argument(
+        "--thresholds",
+        type=Path,
+        help="exit 1 when a metric misses its bound in this JSON file (e.g. eval/thresholds.json)",
+    )
     p.add_argument("--chunk-size", type=int, help="characters per chunk (QA_BOT_CHUNK_SIZE)")
-    p.add_argument("--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)")
+    p.add_argument(
+        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
+    )
     _common(p)  # here --store keeps (and reuses) the eval index in that folder instead of a temporary one
     p.set_defaults(func=cmd_eval)
 

@@ -20,15 +20,29 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 class Settings(BaseSettings):
     # allow_inf_nan=False: `nan` slips through every ge/le bound (all comparisons are false) and `inf` through one-sided ones.
-    model_config = SettingsConfigDict(env_prefix="QA_BOT_", extra="ignore", validate_assignment=True, allow_inf_nan=False)
+    model_config = SettingsConfigDict(
+        env_prefix="QA_BOT_", extra="ignore", validate_assignment=True, allow_inf_nan=False
+    )
 
     # --- store ---
     store_dir: Path = Field(default=PROJECT_ROOT / "vectorstore", description="Embedded Chroma store directory.")
     collection: str = Field(default="qa_bot", min_length=3, description="Chroma collection name (>= 3 chars).")
-    chroma_host: str | None = Field(default=None, description="Chroma server host; set to use `chroma run` instead of the embedded store.")
+    chroma_host: str | None = Field(
+        default=None, description="Chroma server host; set to use `chroma run` instead of the embedded store."
+    )
     chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
-    write_wait: float = Field(default=300.0, ge=0.0, le=86400.0, description="Seconds a writer waits for another writer of the same store to finish before giving up.")
-    write_lease_seconds: float = Field(default=60.0, ge=5.0, le=3600.0, description="A Chroma server's writer lease expires this long after its holder stopped renewing it (died).")
+    write_wait: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86400.0,
+        description="Seconds a writer waits for another writer of the same store to finish before giving up.",
+    )
+    write_lease_seconds: float = Field(
+        default=60.0,
+        ge=5.0,
+        le=3600.0,
+        description="A Chroma server's writer lease expires this long after its holder stopped renewing it (died).",
+    )
 
     # --- ingestion ---
     chunk_size: int = Field(default=700, ge=100, le=8000, description="Chunk size in characters.")
@@ -37,49 +51,93 @@ class Settings(BaseSettings):
 
     # --- embeddings ---
     embedder: EmbedderName = Field(default="minilm", description="`minilm` (offline, packaged ONNX) or `openai`.")
-    embed_batch_size: int = Field(default=8, ge=1, le=2048, description="Embedding batch size (8 is fastest on 2 cores).")
+    embed_batch_size: int = Field(
+        default=8, ge=1, le=2048, description="Embedding batch size (8 is fastest on 2 cores)."
+    )
     openai_embedding_model: str = Field(default="text-embedding-3-small")
 
     # --- retrieval ---
     top_k: int = Field(default=4, ge=1, le=50, description="Passages given to the generator.")
     fetch_k: int = Field(default=20, ge=1, le=500, description="Candidates fetched from each retriever before fusion.")
     rrf_k: int = Field(default=60, ge=1, le=10_000, description="Reciprocal-rank-fusion constant.")
-    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0, description="MMR relevance/diversity trade-off (1 = relevance only).")
+    mmr_lambda: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="MMR relevance/diversity trade-off (1 = relevance only)."
+    )
     # A near-duplicate is nearly the same text: below 0.5 unrelated passages would be dropped as duplicates of the first.
-    dedup_threshold: float = Field(default=0.92, ge=0.5, le=1.0, description="Cosine above which two passages count as near-duplicates.")
+    dedup_threshold: float = Field(
+        default=0.92, ge=0.5, le=1.0, description="Cosine above which two passages count as near-duplicates."
+    )
     # Above ~0.9 almost nothing but a verbatim passage passes, so every question would be refused.
-    min_relevance: float = Field(default=0.20, ge=-1.0, le=0.9, description="Refuse when the best passage's dense cosine similarity is below this.")
+    min_relevance: float = Field(
+        default=0.20,
+        ge=-1.0,
+        le=0.9,
+        description="Refuse when the best passage's dense cosine similarity is below this.",
+    )
 
     # --- generation ---
-    generator: GeneratorName = Field(default="auto", description="`auto` = openai if OPENAI_API_KEY/OPENAI_BASE_URL set, else local if installed, else extractive.")
+    generator: GeneratorName = Field(
+        default="auto",
+        description="`auto` = openai if OPENAI_API_KEY/OPENAI_BASE_URL set, else local if installed, else extractive.",
+    )
     # NoDecode: the variable is a comma-separated list (`extractive,local`), not JSON.
     allowed_generators: Annotated[list[ConcreteGenerator] | None, NoDecode] = Field(
-        default=None, description="Generators web users may pick (comma-separated); default: the configured generator plus `extractive`.",
+        default=None,
+        description="Generators web users may pick (comma-separated); default: the configured generator plus `extractive`.",
     )
     openai_model: str = Field(default="gpt-4.1-mini", description="Chat model for the openai generator.")
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_API_KEY", "OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("QA_BOT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
     request_timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds before a model request times out.")
     max_retries: int = Field(default=2, ge=0, le=10)
     max_tokens: int = Field(default=300, ge=16, le=32_768, description="Answer length limit in tokens.")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    local_model_path: Path | None = Field(default=None, description="GGUF file for the local generator (default: the packaged Qwen model).")
+    local_model_path: Path | None = Field(
+        default=None, description="GGUF file for the local generator (default: the packaged Qwen model)."
+    )
     local_threads: int = Field(default=2, ge=1, le=256, description="CPU threads for llama.cpp.")
     local_ctx: int = Field(default=4096, ge=512, le=131_072)
-    cache_dir: Path = Field(default=Path.home() / ".cache" / "qa-bot", description="Where the assembled local model is cached.")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "qa-bot", description="Where the assembled local model is cached."
+    )
     max_question_chars: int = Field(default=4000, ge=10, le=100_000, description="Longer questions are rejected.")
     history_turns: int = Field(default=4, ge=0, le=50, description="Conversation turns used to rewrite follow-ups.")
 
     # --- answer design (each step can be switched off for the ablation in README "Answer quality") ---
-    answer_prompt: Literal["plain", "legacy"] = Field(default="plain", description="`plain`: one user turn that only asks to answer from the evidence; `legacy`: the old system prompt with refusal rule and [n] duty.")
-    evidence: Literal["sentences", "passages"] = Field(default="sentences", description="`sentences`: the best sentence windows of the retrieved passages; `passages`: whole passages.")
+    answer_prompt: Literal["plain", "legacy"] = Field(
+        default="plain",
+        description="`plain`: one user turn that only asks to answer from the evidence; `legacy`: the old system prompt with refusal rule and [n] duty.",
+    )
+    evidence: Literal["sentences", "passages"] = Field(
+        default="sentences",
+        description="`sentences`: the best sentence windows of the retrieved passages; `passages`: whole passages.",
+    )
     evidence_max_items: int = Field(default=4, ge=1, le=20, description="Sentence windows given to the model.")
-    evidence_max_chars: int = Field(default=1000, ge=100, le=20000, description="Total characters of evidence given to the model.")
-    evidence_window: int = Field(default=1, ge=0, le=5, description="Neighbour sentences on each side of an evidence sentence.")
-    abstain: Literal["calibrated", "none"] = Field(default="calibrated", description="`calibrated`: refuse when the fitted P(correct) is below the threshold; `none`: answer whenever the answer is attributable.")
-    abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Override the fitted abstention threshold.")
-    abstain_model: Path | None = Field(default=None, description="Another fitted abstention model (JSON written by eval/fit_abstention.py); default: the packaged one.")
-    self_check: bool = Field(default=True, description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).")
+    evidence_max_chars: int = Field(
+        default=1000, ge=100, le=20000, description="Total characters of evidence given to the model."
+    )
+    evidence_window: int = Field(
+        default=1, ge=0, le=5, description="Neighbour sentences on each side of an evidence sentence."
+    )
+    abstain: Literal["calibrated", "none"] = Field(
+        default="calibrated",
+        description="`calibrated`: refuse when the fitted P(correct) is below the threshold; `none`: answer whenever the answer is attributable.",
+    )
+    abstain_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Override the fitted abstention threshold."
+    )
+    abstain_model: Path | None = Field(
+        default=None,
+        description="Another fitted abstention model (JSON written by eval/fit_abstention.py); default: the packaged one.",
+    )
+    self_check: bool = Field(
+        default=True,
+        description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).",
+    )
 
     @field_validator("allowed_generators", mode="before")
     @classmethod

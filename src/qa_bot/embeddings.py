@@ -35,7 +35,9 @@ def _checked(path: Path, expected: str) -> Path:
         raise QABotError(f"embedding model file missing: {path} (reinstall qa-bot)")
     actual = _sha256(path)
     if actual != expected:
-        raise QABotError(f"embedding model file {path} is corrupt: sha256 {actual[:12]}..., expected {expected[:12]}...")
+        raise QABotError(
+            f"embedding model file {path} is corrupt: sha256 {actual[:12]}..., expected {expected[:12]}..."
+        )
     return path
 
 

@@ -28,7 +28,14 @@ from .config import PROJECT_ROOT, Settings
 from .schema import Answer, QABotError, SearchHit
 from .text import content_tokens, sentence_spans
 
-STAGES = ("condense", "retrieve", "generate", "verify", "first_text", "total")  # first_text: time to the first streamed text
+STAGES = (
+    "condense",
+    "retrieve",
+    "generate",
+    "verify",
+    "first_text",
+    "total",
+)  # first_text: time to the first streamed text
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
@@ -89,9 +96,14 @@ def load_questions(path: Path | str) -> QuestionSet:
         paragraphs = {p["paragraph_id"]: p for p in _read_jsonl(pfile)}
         items = [
             Item(
-                id=r["id"], type="unanswerable" if r["is_impossible"] else "single", question=r["question"],
-                answers=list(r.get("answers") or []), is_impossible=bool(r["is_impossible"]), gold_docs=[r["gold_doc_id"]],
-                gold_paragraph_id=r["gold_paragraph_id"], gold_paragraph=paragraphs[r["gold_paragraph_id"]]["text"],
+                id=r["id"],
+                type="unanswerable" if r["is_impossible"] else "single",
+                question=r["question"],
+                answers=list(r.get("answers") or []),
+                is_impossible=bool(r["is_impossible"]),
+                gold_docs=[r["gold_doc_id"]],
+                gold_paragraph_id=r["gold_paragraph_id"],
+                gold_paragraph=paragraphs[r["gold_paragraph_id"]]["text"],
             )
             for r in rows
         ]
@@ -110,13 +122,20 @@ def load_questions(path: Path | str) -> QuestionSet:
             impossible = qtype in ("unanswerable", "false_premise") and not r.get("answers")
         items.append(
             Item(
-                id=str(r.get("id", n)), type=qtype, question=r["question"],
-                history=[(h[0], h[1]) for h in r.get("history") or []], answers=list(r.get("answers") or []),
-                is_impossible=bool(impossible), gold_docs=list(r.get("gold_docs") or []), gold_quotes=list(r.get("gold_quotes") or []),
+                id=str(r.get("id", n)),
+                type=qtype,
+                question=r["question"],
+                history=[(h[0], h[1]) for h in r.get("history") or []],
+                answers=list(r.get("answers") or []),
+                is_impossible=bool(impossible),
+                gold_docs=list(r.get("gold_docs") or []),
+                gold_quotes=list(r.get("gold_quotes") or []),
             )
         )
     if not items:
-        raise QABotError(f"no question in {path} has a gold answer yet: write them in 'answers' and delete the 'todo' fields ({waiting} waiting)")
+        raise QABotError(
+            f"no question in {path} has a gold answer yet: write them in 'answers' and delete the 'todo' fields ({waiting} waiting)"
+        )
     return QuestionSet(path, items, "seed", waiting=waiting)
 
 
@@ -177,7 +196,9 @@ def citation_scores(answer_text: str, passages: dict[int, str], question: str = 
         if not claim or not content_tokens(claim):
             continue
         sentences += 1
-        refs = list(dict.fromkeys(int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"\s*[,;]\s*", m.group(1))))
+        refs = list(
+            dict.fromkeys(int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"\s*[,;]\s*", m.group(1)))
+        )
         citations += len(refs)
         cited_sentences += bool(refs)
         texts = {n: passages.get(n, "") for n in refs}
@@ -193,8 +214,12 @@ def citation_scores(answer_text: str, passages: dict[int, str], question: str = 
             others = "\n".join(t for m, t in texts.items() if m != n)
             precise += alone or not support(claim, others, question).ok
     return {
-        "sentences": sentences, "supported_sentences": supported, "citations": citations, "precise_citations": precise,
-        "recall": supported / sentences if sentences else 0.0, "precision": precise / citations if citations else 0.0,
+        "sentences": sentences,
+        "supported_sentences": supported,
+        "citations": citations,
+        "precise_citations": precise,
+        "recall": supported / sentences if sentences else 0.0,
+        "precision": precise / citations if citations else 0.0,
     }
 
 
@@ -216,22 +241,56 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
     rows = []
     for h in hits:
         c = h.chunk
-        rows.append({
-            "rank": h.rank, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end,
-            "dense": None if h.dense is None else round(h.dense, 4), "bm25": None if h.bm25 is None else round(h.bm25, 4),
-            "gold_doc": c.doc_id in item.gold_docs, "gold_passage": passage_match(c.start, c.end, c.doc_id, spans),
-            "has_answer": bool(item.answers) and squad.contains(item.answers, c.text),
-        })
+        rows.append(
+            {
+                "rank": h.rank,
+                "doc_id": c.doc_id,
+                "chunk_id": c.chunk_id,
+                "start": c.start,
+                "end": c.end,
+                "dense": None if h.dense is None else round(h.dense, 4),
+                "bm25": None if h.bm25 is None else round(h.bm25, 4),
+                "gold_doc": c.doc_id in item.gold_docs,
+                "gold_passage": passage_match(c.start, c.end, c.doc_id, spans),
+                "has_answer": bool(item.answers) and squad.contains(item.answers, c.text),
+            }
+        )
     r: dict = {
-        "id": item.id, "type": item.type, "question": item.question, "history": item.history, "is_impossible": item.is_impossible,
-        "answers": item.answers, "gold_docs": item.gold_docs, "answer": text, "short_answer": pred_short, "refused": refused,
-        "standalone_question": a.standalone_question if a else "", "error": error,
-        "correct": refused if item.is_impossible else contains, "contains_gold": contains,
-        "em": em, "f1": f1, "short_em": sem, "short_f1": sf1,
-        "hits": rows, "gold_spans_found": len(spans),
-        "citations": [{"marker": c.marker, "doc_id": c.doc_id, "start": c.start, "end": c.end, "quote": c.quote, "support": c.support} for c in (a.citations if a else [])],
+        "id": item.id,
+        "type": item.type,
+        "question": item.question,
+        "history": item.history,
+        "is_impossible": item.is_impossible,
+        "answers": item.answers,
+        "gold_docs": item.gold_docs,
+        "answer": text,
+        "short_answer": pred_short,
+        "refused": refused,
+        "standalone_question": a.standalone_question if a else "",
+        "error": error,
+        "correct": refused if item.is_impossible else contains,
+        "contains_gold": contains,
+        "em": em,
+        "f1": f1,
+        "short_em": sem,
+        "short_f1": sf1,
+        "hits": rows,
+        "gold_spans_found": len(spans),
+        "citations": [
+            {
+                "marker": c.marker,
+                "doc_id": c.doc_id,
+                "start": c.start,
+                "end": c.end,
+                "quote": c.quote,
+                "support": c.support,
+            }
+            for c in (a.citations if a else [])
+        ],
         "flagged_sentences": a.flagged_sentences if a else [],
-        "confidence": a.confidence if a else None, "signals": a.signals if a else {}, "draft": a.draft if a else "",
+        "confidence": a.confidence if a else None,
+        "signals": a.signals if a else {},
+        "draft": a.draft if a else "",
         "draft_correct": bool(a and a.draft) and not item.is_impossible and squad.contains(item.answers, a.draft),
         "timings": {**(a.timings if a else {}), "total": round(seconds, 4)},
     }
@@ -240,7 +299,10 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         r["retrieval_doc"] = retrieval_scores([h["gold_doc"] for h in rows], len(set(item.gold_docs)), len(found))
         if spans:
             targets = sorted({sp[3] for sp in spans})
-            covered = sum(any(passage_match(h["start"], h["end"], h["doc_id"], [sp for sp in spans if sp[3] == n]) for h in rows) for n in targets)
+            covered = sum(
+                any(passage_match(h["start"], h["end"], h["doc_id"], [sp for sp in spans if sp[3] == n]) for h in rows)
+                for n in targets
+            )
             r["retrieval_passage"] = retrieval_scores([h["gold_passage"] for h in rows], len(targets), covered)
         if item.answers:
             r["retrieval_answer"] = retrieval_scores([h["has_answer"] for h in rows])
@@ -259,14 +321,20 @@ def aggregate(results: list[dict]) -> dict:
     una = [r for r in results if r["is_impossible"]]
     answered = [r for r in results if "citation" in r]
     m: dict = {
-        "n": len(results), "n_answerable": len(ans), "n_unanswerable": len(una), "errors": sum(bool(r["error"]) for r in results),
+        "n": len(results),
+        "n_answerable": len(ans),
+        "n_unanswerable": len(una),
+        "errors": sum(bool(r["error"]) for r in results),
         "answer_correctness": _mean([float(r["contains_gold"]) for r in ans]),
         "refusal_accuracy": _mean([float(r["refused"]) for r in una]),
         "false_refusal_rate": _mean([float(r["refused"]) for r in ans]),
         "overall_accuracy": _mean([float(r["correct"]) for r in results]),
-        "em": _mean([r["em"] for r in results]), "f1": _mean([r["f1"] for r in results]),
-        "short_em": _mean([r["short_em"] for r in results]), "short_f1": _mean([r["short_f1"] for r in results]),
-        "has_ans_short_f1": _mean([r["short_f1"] for r in ans]), "has_ans_f1": _mean([r["f1"] for r in ans]),
+        "em": _mean([r["em"] for r in results]),
+        "f1": _mean([r["f1"] for r in results]),
+        "short_em": _mean([r["short_em"] for r in results]),
+        "short_f1": _mean([r["short_f1"] for r in results]),
+        "has_ans_short_f1": _mean([r["short_f1"] for r in ans]),
+        "has_ans_f1": _mean([r["f1"] for r in ans]),
     }
     for key, label in (("retrieval_doc", "doc"), ("retrieval_passage", "passage"), ("retrieval_answer", "answer")):
         rows = [r[key] for r in results if key in r]
@@ -283,7 +351,11 @@ def aggregate(results: list[dict]) -> dict:
     for stage in STAGES:
         xs = [r["timings"][stage] for r in results if stage in r["timings"] and not r["error"]]
         if xs:
-            m["latency"][stage] = {"p50": float(np.percentile(xs, 50)), "p95": float(np.percentile(xs, 95)), "mean": float(np.mean(xs))}
+            m["latency"][stage] = {
+                "p50": float(np.percentile(xs, 50)),
+                "p95": float(np.percentile(xs, 95)),
+                "mean": float(np.mean(xs)),
+            }
     by_type: dict[str, dict] = {}
     for r in results:
         t = by_type.setdefault(r["type"], {"n": 0, "correct": 0, "refused": 0})
@@ -328,7 +400,12 @@ class EvalRun:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["questions"] = {"path": str(self.questions.path), "kind": self.questions.kind, "name": self.questions.name, "n": len(self.questions.items)}
+        d["questions"] = {
+            "path": str(self.questions.path),
+            "kind": self.questions.kind,
+            "name": self.questions.name,
+            "n": len(self.questions.items),
+        }
         return d
 
 
@@ -373,7 +450,9 @@ def run_eval(
 
     from .config import get_settings
 
-    answer_mod = importlib.import_module(f"{__package__}.answer")  # the module: the package exports a function of that name
+    answer_mod = importlib.import_module(
+        f"{__package__}.answer"
+    )  # the module: the package exports a function of that name
 
     qs = questions if isinstance(questions, QuestionSet) else load_questions(questions)
     items = qs.items[:limit] if limit else qs.items
@@ -393,7 +472,10 @@ def run_eval(
             t = time.perf_counter()
             try:
                 # Streamed, as the chat gets it, so the time to the first text is measured too.
-                (a, first), err = (answerer or answer_mod.timed_answer)(item.question, item.history, settings=s, generator=generator), None
+                (a, first), err = (
+                    (answerer or answer_mod.timed_answer)(item.question, item.history, settings=s, generator=generator),
+                    None,
+                )
                 consecutive_errors = 0
             except QABotError as e:
                 a, first, err = None, None, str(e)
@@ -408,9 +490,15 @@ def run_eval(
                 raise QABotError(f"the {generator} generator fails on every question: {err}")
         answer_mod.clear_bots()  # the cached Bot holds the temporary store open
     run = EvalRun(
-        questions=qs, generator=generator, settings=recorded_settings(s), results=results,
-        metrics=aggregate(results), docs=str(docs_path), extractive_min_score=answer_mod.EXTRACTIVE_MIN_SCORE,
-        started=started, index_seconds=round(index_seconds, 2),
+        questions=qs,
+        generator=generator,
+        settings=recorded_settings(s),
+        results=results,
+        metrics=aggregate(results),
+        docs=str(docs_path),
+        extractive_min_score=answer_mod.EXTRACTIVE_MIN_SCORE,
+        started=started,
+        index_seconds=round(index_seconds, 2),
     )
     if qs.kind == "squad":
         scorer = qs.path.parent / "evaluate-v2.0.py"
@@ -419,7 +507,12 @@ def run_eval(
         data = squad.to_official([raw[r["id"]] for r in chosen], qs.paragraphs)
         work = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="qa-bot-squad-"))
         run.squad_official = squad.run_official(scorer, data, {r["id"]: r["short_answer"] for r in chosen}, work)
-        full = squad.run_official(scorer, data, {r["id"]: ("" if r["refused"] else strip_markers(r["answer"])) for r in chosen}, work / "full_text")
+        full = squad.run_official(
+            scorer,
+            data,
+            {r["id"]: ("" if r["refused"] else strip_markers(r["answer"])) for r in chosen},
+            work / "full_text",
+        )
         run.squad_official_full = full
     run.seconds = round(time.perf_counter() - t0, 2)
     return run
@@ -450,8 +543,12 @@ def write_outputs(run: EvalRun, out_dir: Path) -> dict[str, Path]:
     judged = [r for r in run.results if r.get("confidence") is not None]
     if judged:
         paths["reliability"] = out_dir / "reliability.png"
-        write_reliability([r["confidence"] for r in judged], [int(r["draft_correct"]) for r in judged], paths["reliability"],
-                          f"{run.questions.name}: confidence vs correct draft (n={len(judged)})")
+        write_reliability(
+            [r["confidence"] for r in judged],
+            [int(r["draft_correct"]) for r in judged],
+            paths["reliability"],
+            f"{run.questions.name}: confidence vs correct draft (n={len(judged)})",
+        )
     return paths
 
 
@@ -459,7 +556,14 @@ def write_outputs(run: EvalRun, out_dir: Path) -> dict[str, Path]:
 def cli_eval(args, settings: Settings) -> int:
     """``qa-bot eval``: progress bar, console table, results.json + report.md + metrics.png, optional threshold gate."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from .report import console_table
 
@@ -467,12 +571,24 @@ def cli_eval(args, settings: Settings) -> int:
     qs = load_questions(args.questions)
     generator = settings.resolved_generator()
     out_dir = args.out or default_out_dir(qs, generator)
-    err.print(f"evaluating {len(qs.items[: args.limit] if args.limit else qs.items)} questions from {qs.path} with the {generator} generator", highlight=False)
+    err.print(
+        f"evaluating {len(qs.items[: args.limit] if args.limit else qs.items)} questions from {qs.path} with the {generator} generator",
+        highlight=False,
+    )
     if qs.waiting:
-        err.print(f"left out {qs.waiting} question(s) still waiting for a person to write their gold answer (a 'todo' field)", highlight=False)
+        err.print(
+            f"left out {qs.waiting} question(s) still waiting for a person to write their gold answer (a 'todo' field)",
+            highlight=False,
+        )
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
     ) as bar:
         task = bar.add_task("indexing", total=None, status="")
         correct = 0
@@ -486,8 +602,14 @@ def cli_eval(args, settings: Settings) -> int:
             bar.update(task, completed=done, status=f"{correct}/{done} correct")
 
         run = run_eval(
-            qs, docs=args.docs, generator=generator, limit=args.limit, settings=settings,
-            store_dir=getattr(args, "store_dir", None), progress=progress, out_dir=out_dir,
+            qs,
+            docs=args.docs,
+            generator=generator,
+            limit=args.limit,
+            settings=settings,
+            store_dir=getattr(args, "store_dir", None),
+            progress=progress,
+            out_dir=out_dir,
         )
     paths = write_outputs(run, out_dir)
     console.print(console_table(run))

@@ -32,7 +32,9 @@ class ScoredSentence:
     missing: frozenset[str] = frozenset()  # the question's numbers and names that this sentence's passage lacks
 
 
-def score_sentences(question: str, hits: list[SearchHit], embeddings: Embeddings, lexical_weight: float = 0.5) -> list[ScoredSentence]:
+def score_sentences(
+    question: str, hits: list[SearchHit], embeddings: Embeddings, lexical_weight: float = 0.5
+) -> list[ScoredSentence]:
     """Every sentence of every hit, scored by question-word coverage blended with embedding similarity, best first."""
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
     keys = key_terms(question)
@@ -51,7 +53,11 @@ def score_sentences(question: str, hits: list[SearchHit], embeddings: Embeddings
     out = []
     for (i, s, e, sent), d in zip(cands, dense):
         lex = len(q_tokens & set(content_tokens(sent))) / max(1, len(q_tokens))
-        out.append(ScoredSentence(i, s, e, sent, lexical_weight * lex + (1 - lexical_weight) * float(d), lex, float(d), missing[i]))
+        out.append(
+            ScoredSentence(
+                i, s, e, sent, lexical_weight * lex + (1 - lexical_weight) * float(d), lex, float(d), missing[i]
+            )
+        )
     out.sort(key=lambda x: x.score, reverse=True)
     return out
 
@@ -108,7 +114,9 @@ def select_evidence(
     return out
 
 
-def _overlapping(windows: list[tuple[int, int, int, float]], hits: list[SearchHit], hit: int, lo: int, hi: int) -> int | None:
+def _overlapping(
+    windows: list[tuple[int, int, int, float]], hits: list[SearchHit], hit: int, lo: int, hi: int
+) -> int | None:
     """The index of a chosen window that overlaps document offsets [lo, hi) of ``hits[hit]``, if any."""
     doc, base = hits[hit].chunk.doc_id, hits[hit].chunk.start
     for k, (h, a, b, _) in enumerate(windows):

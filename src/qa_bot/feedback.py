@@ -37,7 +37,15 @@ def safe_settings(settings: Settings) -> dict:
             continue
         if isinstance(v, str) and "://" in v:
             parts = urlsplit(v)
-            v = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "", parts.path, "", ""))
+            v = urlunsplit(
+                (
+                    parts.scheme,
+                    parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "",
+                    parts.path,
+                    "",
+                    "",
+                )
+            )
         out[k] = v
     return out
 
@@ -51,7 +59,15 @@ def answer_record(a: Answer, history: Sequence[tuple[str, str]], settings: Setti
         "answer": a.text,
         "refused": a.refused,
         "citations": [
-            {"marker": c.marker, "doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote}
+            {
+                "marker": c.marker,
+                "doc_id": c.doc_id,
+                "title": c.title,
+                "source": c.source,
+                "start": c.start,
+                "end": c.end,
+                "quote": c.quote,
+            }
             for c in a.citations
         ],
         "generator": a.generator,
@@ -99,12 +115,23 @@ class FeedbackLog:
 
         One rater (a browser session) has one rating per answer: a later one replaces the earlier (thumbs up, then down)."""
         fid = uuid.uuid4().hex[:12]
-        key = hashlib.sha256(json.dumps([rater, record.get("question"), record.get("history"), record.get("answer")]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(
+            json.dumps([rater, record.get("question"), record.get("history"), record.get("answer")]).encode()
+        ).hexdigest()[:16]
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         if liked is None:
             self._append({"id": fid, "answer_key": key, "retracted": True, "time": now})
         else:
-            self._append({"id": fid, "answer_key": key, "time": now, "rating": "like" if liked else "dislike", "comment": comment.strip(), **record})
+            self._append(
+                {
+                    "id": fid,
+                    "answer_key": key,
+                    "time": now,
+                    "rating": "like" if liked else "dislike",
+                    "comment": comment.strip(),
+                    **record,
+                }
+            )
         return fid
 
     def comment(self, fid: str, text: str) -> None:
@@ -127,7 +154,9 @@ class FeedbackLog:
                 continue
             fid = row.get("id")
             if "rating" in row or row.get("retracted"):
-                for old in [k for k, r in ratings.items() if row.get("answer_key") and r.get("answer_key") == row["answer_key"]]:
+                for old in [
+                    k for k, r in ratings.items() if row.get("answer_key") and r.get("answer_key") == row["answer_key"]
+                ]:
                     del ratings[old]  # replaced or taken back by the same rater
             if "rating" in row:
                 ratings[fid] = row

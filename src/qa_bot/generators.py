@@ -113,7 +113,14 @@ class LocalChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_threads": self.n_threads, "n_ctx": self.n_ctx, "temperature": self.temperature, "max_tokens": self.max_tokens, "deterministic": self.deterministic}
+        return {
+            "model_path": self.model_path,
+            "n_threads": self.n_threads,
+            "n_ctx": self.n_ctx,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "deterministic": self.deterministic,
+        }
 
     @property
     def model_name(self) -> str:
@@ -155,7 +162,9 @@ class LocalChatModel(BaseChatModel):
                 "total_tokens": usage.get("total_tokens", 0),
             },
         )
-        return ChatResult(generations=[ChatGeneration(message=msg, generation_info={"finish_reason": choice.get("finish_reason")})])
+        return ChatResult(
+            generations=[ChatGeneration(message=msg, generation_info={"finish_reason": choice.get("finish_reason")})]
+        )
 
     def _stream(
         self,
@@ -183,7 +192,11 @@ class LocalChatModel(BaseChatModel):
             except Exception as e:
                 raise _llama_error(e, self.model_path) from e
         yield ChatGenerationChunk(
-            message=AIMessageChunk(content="", chunk_position="last", response_metadata={"model_name": self.model_name, "finish_reason": finish}),
+            message=AIMessageChunk(
+                content="",
+                chunk_position="last",
+                response_metadata={"model_name": self.model_name, "finish_reason": finish},
+            ),
             generation_info={"finish_reason": finish},
         )
 
@@ -299,7 +312,9 @@ def _openai_model(settings: Settings) -> BaseChatModel:
 
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key is not None else None
     if not key and not settings.openai_base_url:
-        raise QABotError("the openai generator needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server)")
+        raise QABotError(
+            "the openai generator needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server)"
+        )
     extra_body = None
     if not _is_openai_host(settings.openai_base_url):
         # langchain-openai sends the limit as `max_completion_tokens`, which llama.cpp's server (and some other
@@ -414,7 +429,12 @@ def fails_every_request(e: BaseException) -> bool:
         import openai
     except ImportError:  # pragma: no cover - a core dependency
         return False
-    persistent = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError, openai.APIConnectionError)
+    persistent = (
+        openai.AuthenticationError,
+        openai.PermissionDeniedError,
+        openai.NotFoundError,
+        openai.APIConnectionError,
+    )
     return isinstance(e, persistent + _transport_errors())
 
 
@@ -432,15 +452,23 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
             hint = "check OPENAI_API_KEY" if settings.openai_api_key is not None else "set OPENAI_API_KEY"
             return QABotError(f"the API key was rejected (401) by {url}: {hint}")
         if isinstance(e, openai.PermissionDeniedError):
-            return QABotError(f"access denied (403) by {url}: the API key may not have access to model '{settings.openai_model}'")
+            return QABotError(
+                f"access denied (403) by {url}: the API key may not have access to model '{settings.openai_model}'"
+            )
         if isinstance(e, openai.APITimeoutError):
-            return QABotError(f"the model server at {url} did not answer within {settings.request_timeout:g} s (raise QA_BOT_REQUEST_TIMEOUT or try again)")
+            return QABotError(
+                f"the model server at {url} did not answer within {settings.request_timeout:g} s (raise QA_BOT_REQUEST_TIMEOUT or try again)"
+            )
         if isinstance(e, openai.APIConnectionError):
             return QABotError(f"cannot reach the model server at {url}: is it running?")
         if isinstance(e, openai.NotFoundError):
-            return QABotError(f"the model server at {url} answered 404 Not Found: check the model name ('{settings.openai_model}') and the base URL")
+            return QABotError(
+                f"the model server at {url} answered 404 Not Found: check the model name ('{settings.openai_model}') and the base URL"
+            )
         if isinstance(e, openai.RateLimitError):
-            return QABotError(f"rate limit or quota exceeded (429) at {url}: wait and try again, or check your plan's quota")
+            return QABotError(
+                f"rate limit or quota exceeded (429) at {url}: wait and try again, or check your plan's quota"
+            )
         if isinstance(e, openai.BadRequestError):
             return QABotError(f"the model server at {url} rejected the request (400): {_one_line(_server_message(e))}")
         if isinstance(e, openai.InternalServerError):
@@ -456,7 +484,9 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
             return QABotError(f"the model server at {url} did not answer within {settings.request_timeout:g} s")
         if "Connect" in type(e).__name__:
             return QABotError(f"cannot reach the model server at {url}: is it running?")
-        return QABotError(f"lost the connection to the model server at {url} ({type(e).__name__}): is it still running?")
+        return QABotError(
+            f"lost the connection to the model server at {url} ({type(e).__name__}): is it still running?"
+        )
 
     if _raised_in_llama_cpp(e) or isinstance(e, MemoryError):
         return _llama_error(e, str(settings.local_model_path or "local model"))

@@ -72,7 +72,13 @@ def discover(paths: Iterable[Path], report: IngestReport) -> tuple[list[Path], l
             report.failed.append(FileIssue(str(p), "path does not exist"))
         elif p.is_dir():
             roots.append(p.resolve())
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED and not f.name.startswith(".")))
+            files.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and f.suffix.lower() in SUPPORTED and not f.name.startswith(".")
+                )
+            )
         else:
             files.append(p)
     unique = list(dict.fromkeys(f.resolve() for f in files))
@@ -122,8 +128,17 @@ def ingest(
     return report
 
 
-def _ingest_locked(store: Store, files: list[Path], roots: list[Path], settings: Settings, rebuild: bool,
-                   progress: Progress | None, prune: bool, embeddings, report: IngestReport) -> None:
+def _ingest_locked(
+    store: Store,
+    files: list[Path],
+    roots: list[Path],
+    settings: Settings,
+    rebuild: bool,
+    progress: Progress | None,
+    prune: bool,
+    embeddings,
+    report: IngestReport,
+) -> None:
     if rebuild:
         store.reset()
     store.open_for_write()

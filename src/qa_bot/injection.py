@@ -22,8 +22,8 @@ OMITTED = "[sentence addressed to AI systems omitted]"
 
 # Cyrillic and Greek letters that look like Latin ones (Unicode's confusables, the letters an attacker actually uses).
 _HOMOGLYPHS = str.maketrans(
-    "аеорсухіјѕԁһӏԛԝьвкмнт" "αβεικνορτυχγηωϲ" "ɡɩɑ",
-    "aeopcyxijsdhlqwbbkmht" "abeiknoptuxynwc" "gia",
+    "аеорсухіјѕԁһӏԛԝьвкмнтαβεικνορτυχγηωϲɡɩɑ",
+    "aeopcyxijsdhlqwbbkmhtabeiknoptuxynwcgia",
 )
 _SEPARATORS = re.compile(r"[\s_\-‐‑‒–—―·•*~^|`]+")
 _LATIN_BASE = re.compile(r"([a-z])[\u0300-\u036f]+")
@@ -61,11 +61,15 @@ _LATIN_PATTERNS = [
     r"\b(?:answer|reply|respond)\b.{0,20}\b(?:every|all|each|any) (?:questions?|users?|prompts?|quer(?:y|ies)|requests?)\b",
     r"\b(?:answer|reply|respond|say|print|output)\b(?: only| just| exactly| simply)?(?: with)? (?:only |just |exactly )?the (?:single )?(?:word|phrase|string)\b",
     rf"{_LEAD}(?:answer|reply|respond|print|output|say)\b(?: only| exactly| just| simply| with)*\W*[\"'“‘«]",
-    (rf"\byou (?:must|should|shall|have to|need to|are to|are (?:required|instructed|ordered|obliged|supposed) to)"
-     rf"(?: now| always| only| henceforth| from now on)* (?:{_SAY}|obey|comply|pretend|roleplay|act as)\b(?! (?:to|within|by|for|before|after|in)\b)"),
+    (
+        rf"\byou (?:must|should|shall|have to|need to|are to|are (?:required|instructed|ordered|obliged|supposed) to)"
+        rf"(?: now| always| only| henceforth| from now on)* (?:{_SAY}|obey|comply|pretend|roleplay|act as)\b(?! (?:to|within|by|for|before|after|in)\b)"
+    ),
     rf"\b(?:kindly|please) {_SAY}\b(?! (?:to|that|for|within|by|in|before)\b)",
-    (rf"\b(?:from now on|henceforth|hereafter|from this point (?:on|forward)|starting now|for (?:all|every|any) (?:future|subsequent|following) (?:questions?|quer(?:y|ies)|prompts?))"
-     rf"\W+(?:you\W+)?(?:(?:will|shall|must|should|only|always|just)\W+)*{_SAY}\b"),
+    (
+        rf"\b(?:from now on|henceforth|hereafter|from this point (?:on|forward)|starting now|for (?:all|every|any) (?:future|subsequent|following) (?:questions?|quer(?:y|ies)|prompts?))"
+        rf"\W+(?:you\W+)?(?:(?:will|shall|must|should|only|always|just)\W+)*{_SAY}\b"
+    ),
     rf"\bfrom now on\b.{{0,30}}\b{_SAY}\b",
     r"^\W*(?:never|always|do not|don't)\b.{0,15}\b(?:mention|say|answer|reply|respond|reveal|tell|output|cite)\b",
     r"\b(?:dear|hey|hi|hello|attention|note to|message (?:to|for)|memo to)\W+(?:ai|a i|assistants?|chatbots?|chat ?gpt|gpt|llms?|language models?|bots?|qwen|copilot)\b",
@@ -78,13 +82,17 @@ _LATIN_PATTERNS = [
     r"\b(?:ab jetzt|von nun an|ab sofort|kunftig)\b.{0,40}\b(?:antworte|antwortest|antworten|sag|sage|gib|schreib|schreibe)\b",
     r"\b(?:antworte|antworten sie|sag|sage|sagen sie|gib|geben sie|schreib|schreibe)\b.{0,50}\b(?:und sonst nichts|nur noch|ausschliesslich)\b",
     r"\bdu (?:musst|sollst) (?:ab jetzt |jetzt |immer |nur )*(?:antworten|sagen|schreiben)\b",
-    (r"\b(?:ignore[rz]?|oublie[rz]?|ne tiens pas compte|ne tenez pas compte|fais abstraction|faites abstraction)\b.{0,60}"
-     r"\b(?:instructions?|consignes?|regles|directives|ordres|indications|prompts?|tout ce qui precede)\b"),
+    (
+        r"\b(?:ignore[rz]?|oublie[rz]?|ne tiens pas compte|ne tenez pas compte|fais abstraction|faites abstraction)\b.{0,60}"
+        r"\b(?:instructions?|consignes?|regles|directives|ordres|indications|prompts?|tout ce qui precede)\b"
+    ),
     r"\b(?:desormais|dorenavant|a partir de maintenant)\b.{0,40}\b(?:reponds|repondez|dis|dites|ecris|ecrivez|affiche|affichez)\b",
     r"\b(?:reponds|repondez|dis|dites|ecris|ecrivez)\b.{0,50}\b(?:et rien d'autre|et rien d autre|uniquement|seulement)\b",
     r"\b(?:tu dois|vous devez) (?:toujours |maintenant |uniquement )*(?:repondre|dire|ecrire)\b",
-    (r"\b(?:ignora|ignorar|olvida|olvide|olvidar|no hagas caso|no haga caso|omite|omita)\b.{0,60}"
-     r"\b(?:instrucciones|reglas|indicaciones|ordenes|directrices|consignas|prompts?|todo lo anterior)\b"),
+    (
+        r"\b(?:ignora|ignorar|olvida|olvide|olvidar|no hagas caso|no haga caso|omite|omita)\b.{0,60}"
+        r"\b(?:instrucciones|reglas|indicaciones|ordenes|directrices|consignas|prompts?|todo lo anterior)\b"
+    ),
     r"\b(?:a partir de ahora|de ahora en adelante|desde ahora)\b.{0,40}\b(?:responde|contesta|di|escribe|responda|conteste|diga|escriba)\b",
     r"\b(?:responde|contesta|responda|conteste|di|escribe|diga)\b.{0,50}\b(?:y nada mas|unicamente|solamente)\b",
     r"\b(?:debes|tienes que|debe) (?:siempre |ahora |solo )*(?:responder|contestar|decir|escribir)\b",
@@ -92,13 +100,17 @@ _LATIN_PATTERNS = [
 
 # Russian and Chinese, on the fold without homoglyph mapping (their own letters must stay themselves).
 _NATIVE_PATTERNS = [
-    (r"(?:игнорируй|игнорируйте|проигнорируй|проигнорируйте|забудь|забудьте|не обращай внимания|не обращайте внимания|отбрось|отбросьте|пренебреги)"
-     r"\w*.{0,60}(?:инструкци|указани|правил|команд|промпт|предписани|сказанн|все|всё)"),
+    (
+        r"(?:игнорируй|игнорируйте|проигнорируй|проигнорируйте|забудь|забудьте|не обращай внимания|не обращайте внимания|отбрось|отбросьте|пренебреги)"
+        r"\w*.{0,60}(?:инструкци|указани|правил|команд|промпт|предписани|сказанн|все|всё)"
+    ),
     r"(?:с этого момента|отныне|теперь|впредь)\W+(?:ты\W+)?(?:(?:всегда|только|будешь)\W+)*(?:отвечай|отвечайте|ответь|ответьте|отвечать|говори|скажи|пиши|напиши|выводи)",
     r"(?:отвечай|отвечайте|ответь|ответьте|скажи|скажите|напиши|напишите|выведи|выведите)\b.{0,50}(?:только|лишь|и ничего (?:больше|другого|кроме))",
     r"\bты (?:должен|должна|обязан) (?:всегда |теперь |только )*(?:отвечать|ответить|говорить|сказать|писать)",
-    (r"(?:忽略|无视|無視|忽视|忽視|忘记|忘記|忘掉|不要理会|不要理會|不要遵守|不用理会|别管|別管|跳过|跳過).{0,12}"
-     r"(?:指令|指示|说明|說明|规则|規則|提示|命令|要求|设定|設定|上述|以上|之前|先前|前面)"),
+    (
+        r"(?:忽略|无视|無視|忽视|忽視|忘记|忘記|忘掉|不要理会|不要理會|不要遵守|不用理会|别管|別管|跳过|跳過).{0,12}"
+        r"(?:指令|指示|说明|說明|规则|規則|提示|命令|要求|设定|設定|上述|以上|之前|先前|前面)"
+    ),
     r"(?:从现在开始|從現在開始|从现在起|從現在起|今后|今後|此后|此後|接下来|接下來).{0,12}(?:回答|回复|回覆|只说|只說|输出|輸出)",
     r"(?:只|仅|僅)(?:回答|回复|回覆|输出|輸出)",
     r"(?:你必须|你必須|你应该|你應該|请你|請你)(?:只)?(?:回答|回复|回覆|输出|輸出|说|說)",
@@ -118,7 +130,9 @@ FENCE_TAG = re.compile(r"<(?=\s*/?\s*passages?\b)", re.I)
 
 def defang(text: str) -> str:
     """``text`` with chat-template control tokens made inert (kept readable, never tokenised as controls)."""
-    return TEMPLATE_TOKEN.sub(lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "(").replace("]", ")"), text)
+    return TEMPLATE_TOKEN.sub(
+        lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "(").replace("]", ")"), text
+    )
 
 
 def defuse(text: str) -> str:

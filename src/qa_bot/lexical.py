@@ -99,7 +99,9 @@ class LexicalIndex:
             with open(tmp / "chunks.jsonl", "w") as f:
                 for c in chunks:
                     f.write(json.dumps({"id": c.chunk_id, "text": c.text, "meta": c.metadata()}) + "\n")
-            (tmp / "meta.json").write_text(json.dumps({"version": version, "n": len(chunks), "nonce": uuid.uuid4().hex}))
+            (tmp / "meta.json").write_text(
+                json.dumps({"version": version, "n": len(chunks), "nonce": uuid.uuid4().hex})
+            )
             # fsync before the swap: after a power cut the folder holds either the old copy or all of the new one.
             for path in [*tmp.rglob("*"), tmp]:
                 _fsync(path)

@@ -72,7 +72,9 @@ def load_document(path: Path, max_mb: float = 50.0) -> Document:
     """Read and clean one file. Raises ``UnreadableFile`` with the reason."""
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
-        raise UnreadableFile(f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(sorted(SUPPORTED))})")
+        raise UnreadableFile(
+            f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(sorted(SUPPORTED))})"
+        )
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:

@@ -89,7 +89,9 @@ def _stamp(path: Path) -> dict:
 def _sidecar_says_verified(path: Path, expected: str) -> bool:
     try:
         recorded = json.loads(_sidecar(path).read_text())
-        return recorded.get("sha256") == expected and {k: recorded.get(k) for k in ("size", "mtime_ns", "inode")} == _stamp(path)
+        return recorded.get("sha256") == expected and {
+            k: recorded.get(k) for k in ("size", "mtime_ns", "inode")
+        } == _stamp(path)
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -165,7 +167,9 @@ def _assemble(parts: list[Path], target: Path, expected: str) -> None:
         tmp = None
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise QABotError(f"disk full while assembling the local model in {target.parent} (free about {needed / 1e9:.1f} GB or set QA_BOT_CACHE_DIR)") from e
+            raise QABotError(
+                f"disk full while assembling the local model in {target.parent} (free about {needed / 1e9:.1f} GB or set QA_BOT_CACHE_DIR)"
+            ) from e
         raise QABotError(f"cannot write the local model to {target.parent}: {e.strerror or e}") from e
     finally:
         if tmp is not None:
@@ -192,7 +196,9 @@ def qwen_model_path(settings: Settings) -> Path:
             if digest == expected:
                 _write_sidecar(target, expected)
                 return target
-            log.warning("cached local model %s is corrupt (sha256 %s...): deleting and rebuilding it", target, digest[:12])
+            log.warning(
+                "cached local model %s is corrupt (sha256 %s...): deleting and rebuilding it", target, digest[:12]
+            )
             _remove(target, _sidecar(target))
         log.info("assembling the local model from %d parts into %s", len(parts), target)
         _assemble(parts, target, expected)

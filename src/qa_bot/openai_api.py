@@ -47,7 +47,9 @@ class _Message(BaseModel):
         """A string, or OpenAI's list of content parts when every part is text (no images or audio here)."""
         if v is None or isinstance(v, str):
             return v or ""
-        if isinstance(v, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in v):
+        if isinstance(v, list) and all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in v
+        ):
             return "".join(p["text"] for p in v)
         raise ValueError("content must be a string or a list of text parts")
 
@@ -99,10 +101,17 @@ def parse_request(body: Any, settings: Settings) -> tuple[str, list[tuple[str, s
     allowed = allowed_generators(settings)
     generator = req.model or allowed[0]
     if generator not in allowed:
-        raise ApiError(400, f"model '{generator}' is not available here; choose one of: {', '.join(allowed)}", param="model", code="model_not_found")
+        raise ApiError(
+            400,
+            f"model '{generator}' is not available here; choose one of: {', '.join(allowed)}",
+            param="model",
+            code="model_not_found",
+        )
     turns = [m for m in req.messages if m.role not in IGNORED_ROLES]
     if not turns or turns[-1].role != "user":
-        raise ApiError(400, "messages: the last message (after system messages) must be the user's question", param="messages")
+        raise ApiError(
+            400, "messages: the last message (after system messages) must be the user's question", param="messages"
+        )
     question = turns[-1].text()
     if not question.strip():
         raise ApiError(400, "messages: the user's question is empty", param="messages")
@@ -139,7 +148,10 @@ def message_content(a: Answer) -> str:
     d = answer_to_dict(a, full_paths=False)
     if not d["citations"]:
         return a.text
-    lines = [f'[{c["marker"]}] {c["title"] or c["doc_id"]} ({c["source"]}, chars {c["start"]}-{c["end"]}): "{c["quote"]}"' for c in d["citations"]]
+    lines = [
+        f'[{c["marker"]}] {c["title"] or c["doc_id"]} ({c["source"]}, chars {c["start"]}-{c["end"]}): "{c["quote"]}"'
+        for c in d["citations"]
+    ]
     return f"{a.text}\n\n{SOURCES_HEADING}\n" + "\n".join(lines)
 
 
@@ -150,19 +162,37 @@ def _extras(a: Answer) -> dict:
 
 def completion(a: Answer, cid: str, created: int) -> dict:
     return {
-        "id": cid, "object": "chat.completion", "created": created, "model": a.generator,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": message_content(a)}, "finish_reason": "stop", "logprobs": None}],
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": a.generator,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": message_content(a)},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
         **_extras(a),
     }
 
 
 def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
-    body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        **extra,
+    }
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def sse_events(webapp: WebApp, question: str, history: list[tuple[str, str]], generator: str) -> Generator[str, None, None]:
+def sse_events(
+    webapp: WebApp, question: str, history: list[tuple[str, str]], generator: str
+) -> Generator[str, None, None]:
     """Server-sent events in OpenAI's chunk format.
 
     The content is the verified answer, identical to the non-streaming one: verification can renumber markers, add
@@ -215,7 +245,10 @@ def build_router(webapp: WebApp) -> APIRouter:
 
     @router.get("/models")
     def models() -> JSONResponse:
-        data = [{"id": g, "object": "model", "created": started, "owned_by": "qa-bot"} for g in allowed_generators(webapp.settings)]
+        data = [
+            {"id": g, "object": "model", "created": started, "owned_by": "qa-bot"}
+            for g in allowed_generators(webapp.settings)
+        ]
         return JSONResponse({"object": "list", "data": data})
 
     @router.post("/chat/completions")
@@ -230,7 +263,11 @@ def build_router(webapp: WebApp) -> APIRouter:
             return e.response()
         if stream:
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy may hold the events back
-            return StreamingResponse(_in_threads(sse_events(webapp, question, history, generator)), media_type="text/event-stream", headers=headers)
+            return StreamingResponse(
+                _in_threads(sse_events(webapp, question, history, generator)),
+                media_type="text/event-stream",
+                headers=headers,
+            )
         try:
             a = await run_in_threadpool(_final_answer, webapp, question, history, generator)
         except Exception as e:

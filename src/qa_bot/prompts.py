@@ -10,7 +10,17 @@ from .citations import REFUSAL_TEXT
 from .injection import OMITTED, blank, defang, defuse, neutralise
 from .schema import SearchHit
 
-__all__ = ["OMITTED", "as_data", "data_hits", "defang", "defuse", "format_evidence", "format_history", "format_passages", "neutralise"]
+__all__ = [
+    "OMITTED",
+    "as_data",
+    "data_hits",
+    "defang",
+    "defuse",
+    "format_evidence",
+    "format_history",
+    "format_passages",
+    "neutralise",
+]
 
 ANSWER_SYSTEM = f"""You answer questions using ONLY the numbered passages given inside <passages> ... </passages>.
 Rules:
@@ -83,7 +93,9 @@ def format_history(history: list[tuple[str, str]]) -> str:
 
     # The user's own turns are theirs to phrase; the bot's turns may quote documents (the extractive answer does), so
     # they are data like any passage.
-    return "\n".join(f"User: {defang(q)}\nAssistant: {defuse(defang(neutralise(strip_markers(a))))}" for q, a in history)
+    return "\n".join(
+        f"User: {defang(q)}\nAssistant: {defuse(defang(neutralise(strip_markers(a))))}" for q, a in history
+    )
 
 
 def data_hits(hits: list[SearchHit]) -> list[SearchHit]:
@@ -108,7 +120,7 @@ def format_evidence(evidence: list[SearchHit]) -> str:
                 lines.append("")
             title = as_data(h.chunk.title)
             if title:
-                lines.append(f"From the article \"{title}\":")
+                lines.append(f'From the article "{title}":')
             last_doc = h.chunk.doc_id
         lines.append(as_data(h.chunk.text))
     return "\n".join(lines)

@@ -59,8 +59,10 @@ DEFINITIONS = """\
 def _over(m: dict, key: str) -> str:
     """What a metric is averaged over."""
     special = {
-        "answer_correctness": f"{m['n_answerable']} answerable", "refusal_accuracy": f"{m['n_unanswerable']} unanswerable",
-        "false_refusal_rate": f"{m['n_answerable']} answerable", "citation_recall": f"{m['citation_n_answers']} answers",
+        "answer_correctness": f"{m['n_answerable']} answerable",
+        "refusal_accuracy": f"{m['n_unanswerable']} unanswerable",
+        "false_refusal_rate": f"{m['n_answerable']} answerable",
+        "citation_recall": f"{m['citation_n_answers']} answers",
         "citation_precision": f"{m['citations_total']} citations",
     }
     prefix = key.split("_")[0]
@@ -92,7 +94,11 @@ def console_table(run: EvalRun):
         o = run.squad_official
         table.add_row("SQuAD official (short answers): F1 / EM", f"{o['f1']:.1f} / {o['exact']:.1f}", str(o["total"]))
         if "HasAns_f1" in o:
-            table.add_row("  HasAns F1 / NoAns accuracy", f"{o['HasAns_f1']:.1f} / {o.get('NoAns_f1', 0):.1f}", f"{o['HasAns_total']}/{o.get('NoAns_total', 0)}")
+            table.add_row(
+                "  HasAns F1 / NoAns accuracy",
+                f"{o['HasAns_f1']:.1f} / {o.get('NoAns_f1', 0):.1f}",
+                f"{o['HasAns_total']}/{o.get('NoAns_total', 0)}",
+            )
     for stage, v in m["latency"].items():
         table.add_row(f"latency {stage} p50 / p95", f"{v['p50']:.2f} s / {v['p95']:.2f} s", "")
     return table
@@ -131,7 +137,13 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
     lines += ["", "### Latency (seconds)", "", "| stage | p50 | p95 | mean |", "|---|---:|---:|---:|"]
     for stage, v in m["latency"].items():
         lines.append(f"| {stage} | {v['p50']:.3f} | {v['p95']:.3f} | {v['mean']:.3f} |")
-    lines += ["", "### By question type", "", "| type | n | correct | refused | accuracy |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "### By question type",
+        "",
+        "| type | n | correct | refused | accuracy |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for t, v in sorted(m["by_type"].items()):
         lines.append(f"| {t} | {v['n']} | {v['correct']} | {v['refused']} | {100 * v['accuracy']:.1f}% |")
     if run.squad_official:
@@ -141,7 +153,7 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
             "## SQuAD v2.0 official scorer (evaluate-v2.0.py)",
             "",
             "What is compared: the official script scores a *predictions file* `{question id: answer text}` against the gold",
-            "spans, `\"\"` meaning \"no answer\". The bot answers in sentences from a retrieval over all 35 articles (it is not",
+            'spans, `""` meaning "no answer". The bot answers in sentences from a retrieval over all 35 articles (it is not',
             "given the gold paragraph, unlike SQuAD readers), so two prediction files are scored: **short answers** cut from the",
             "bot's answer by a heuristic (the headline number), and the **full answer text** (what users see; its F1 is bounded",
             "by sentence length). Both use the bot's refusal as the abstention. Always abstaining scores 50.0 on this stratified",
@@ -161,10 +173,14 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
     if judged:
         rows = reliability_bins([r["confidence"] for r in judged], [int(r["draft_correct"]) for r in judged])
         lines += [
-            "", "## Abstention: reliability of the calibrated confidence", "",
+            "",
+            "## Abstention: reliability of the calibrated confidence",
+            "",
             f"{len(judged)} answers reached the answer/abstain decision (`reliability.png`). Correct = the draft answer,",
-            "before the decision, contains a gold answer (never, for an unanswerable question).", "",
-            "| mean predicted P(correct) | observed share correct | answers |", "|---:|---:|---:|",
+            "before the decision, contains a gold answer (never, for an unanswerable question).",
+            "",
+            "| mean predicted P(correct) | observed share correct | answers |",
+            "|---:|---:|---:|",
         ] + [f"| {p:.2f} | {o:.2f} | {n} |" for p, o, n in rows]
     wrong = [r for r in run.results if not r["correct"]]
     lines += ["", f"## Misses ({len(wrong)} of {m['n']}; first {min(len(wrong), max_failures)})", ""]
@@ -188,10 +204,15 @@ def write_chart(run: EvalRun, path: Path) -> None:
 
     m = run.metrics
     keys = [
-        ("answer_correctness", "answer correctness"), ("refusal_accuracy", "refusal accuracy"),
-        ("false_refusal_rate", "false-refusal rate (lower is better)"), ("short_f1", "F1 (short answer)"),
-        ("doc_recall@k", "recall@k (docs)"), ("passage_recall@k", "recall@k (passages)"), ("doc_mrr", "MRR (docs)"),
-        ("citation_recall", "citation recall"), ("citation_precision", "citation precision"),
+        ("answer_correctness", "answer correctness"),
+        ("refusal_accuracy", "refusal accuracy"),
+        ("false_refusal_rate", "false-refusal rate (lower is better)"),
+        ("short_f1", "F1 (short answer)"),
+        ("doc_recall@k", "recall@k (docs)"),
+        ("passage_recall@k", "recall@k (passages)"),
+        ("doc_mrr", "MRR (docs)"),
+        ("citation_recall", "citation recall"),
+        ("citation_precision", "citation precision"),
     ]
     keys = [(k, label) for k, label in keys if m.get(k) is not None]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})

@@ -87,7 +87,10 @@ def mmr(cands: list[SearchHit], vectors: dict[str, np.ndarray], lam: float, dup:
         best, best_val = None, -1e9
         for h in pool:
             v = vectors.get(h.chunk.chunk_id)
-            sim = max((float(v @ vectors[c.chunk.chunk_id]) for c in chosen if v is not None and c.chunk.chunk_id in vectors), default=0.0)
+            sim = max(
+                (float(v @ vectors[c.chunk.chunk_id]) for c in chosen if v is not None and c.chunk.chunk_id in vectors),
+                default=0.0,
+            )
             if sim >= dup or _same_text(h.chunk, chosen):
                 h.score = -1.0  # marks a duplicate for removal below
                 continue

@@ -103,9 +103,13 @@ def answer_to_dict(a: Answer, *, full_paths: bool = True) -> dict:
         "text": a.text,
         "citations": [
             {
-                "marker": c.marker, "doc_id": c.doc_id, "title": c.title,
+                "marker": c.marker,
+                "doc_id": c.doc_id,
+                "title": c.title,
                 "source": c.source if full_paths or not c.source else PurePath(c.source).name,
-                "start": c.start, "end": c.end, "quote": c.quote,
+                "start": c.start,
+                "end": c.end,
+                "quote": c.quote,
             }
             for c in a.citations
         ],

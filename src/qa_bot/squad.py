@@ -66,22 +66,35 @@ def to_official(questions: list[dict], paragraphs: dict[str, dict]) -> dict:
     for q in questions:
         p = paragraphs[q["gold_paragraph_id"]]
         para = articles.setdefault(p["doc_id"], {}).setdefault(p["paragraph_id"], {"context": p["text"], "qas": []})
-        para["qas"].append({
-            "id": q["id"], "question": q["question"], "is_impossible": bool(q["is_impossible"]),
-            "answers": [{"text": a, "answer_start": p["text"].find(a)} for a in q["answers"]],
-        })
-    return {"version": "v2.0", "data": [{"title": t, "paragraphs": list(ps.values())} for t, ps in sorted(articles.items())]}
+        para["qas"].append(
+            {
+                "id": q["id"],
+                "question": q["question"],
+                "is_impossible": bool(q["is_impossible"]),
+                "answers": [{"text": a, "answer_start": p["text"].find(a)} for a in q["answers"]],
+            }
+        )
+    return {
+        "version": "v2.0",
+        "data": [{"title": t, "paragraphs": list(ps.values())} for t, ps in sorted(articles.items())],
+    }
 
 
 def run_official(scorer: Path, data: dict, predictions: dict[str, str], out_dir: Path) -> dict:
     """Write the data and predictions files, run evaluate-v2.0.py on them, return its JSON output."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    data_file, pred_file, eval_file = out_dir / "squad_data-v2.0.json", out_dir / "squad_predictions.json", out_dir / "squad_official.json"
+    data_file, pred_file, eval_file = (
+        out_dir / "squad_data-v2.0.json",
+        out_dir / "squad_predictions.json",
+        out_dir / "squad_official.json",
+    )
     data_file.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     pred_file.write_text(json.dumps(predictions, ensure_ascii=False, indent=1), encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, str(scorer), str(data_file), str(pred_file), "--out-file", str(eval_file)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"evaluate-v2.0.py failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")

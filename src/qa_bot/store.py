@@ -40,7 +40,9 @@ class DocRecord:
     source: str
     sha256: str
     n_chunks: int
-    indexed_at: float | None = None  # epoch seconds of the last write; None for documents indexed before it was recorded
+    indexed_at: float | None = (
+        None  # epoch seconds of the last write; None for documents indexed before it was recorded
+    )
 
 
 def _client(settings: Settings, fresh: bool = False):
@@ -72,7 +74,10 @@ def _client(settings: Settings, fresh: bool = False):
 
 def _where_hint(settings: Settings) -> tuple[str, str]:
     if settings.chroma_host:
-        return f"Chroma server {settings.chroma_host}:{settings.chroma_port}", "is it running (`chroma run --path DIR --port PORT`)?"
+        return (
+            f"Chroma server {settings.chroma_host}:{settings.chroma_port}",
+            "is it running (`chroma run --path DIR --port PORT`)?",
+        )
     return f"store {settings.store_dir}", "it may be corrupt: rebuild it with `qa-bot ingest --rebuild`"
 
 
@@ -81,8 +86,11 @@ def _failure_hint(settings: Settings, write: bool) -> tuple[str, str]:
     and a rebuild deletes everything."""
     where, hint = _where_hint(settings)
     if not settings.chroma_host:
-        hint = ("run the ingest again: it finishes interrupted writes" if write
-                else "ask again; if it keeps failing, restart this process (another process may have changed the store)")
+        hint = (
+            "run the ingest again: it finishes interrupted writes"
+            if write
+            else "ask again; if it keeps failing, restart this process (another process may have changed the store)"
+        )
     return where, hint
 
 
@@ -111,7 +119,9 @@ def _guarded(method=None, *, write: bool = False):
                 except Exception as again:
                     error = again
             where, hint = _failure_hint(self.settings, write)
-            raise StoreError(f"the {where} failed ({method.__name__}): {type(error).__name__}: {str(error)[:200]}; {hint}") from error
+            raise StoreError(
+                f"the {where} failed ({method.__name__}): {type(error).__name__}: {str(error)[:200]}; {hint}"
+            ) from error
 
     return wrapper
 
@@ -162,8 +172,12 @@ class Store:
                 self._docs = self.client.get_collection(f"{self.name}__docs", embedding_function=None)
         except Exception as e:
             if not create and ("does not exist" in str(e) or "NotFound" in type(e).__name__):
-                raise StoreError(f"no documents are indexed in collection '{self.name}' yet: run `qa-bot ingest [PATHS]` first") from e
-            raise StoreError(f"cannot open collection '{self.name}': {type(e).__name__}: {str(e)[:200]}; rebuild with `qa-bot ingest --rebuild`") from e
+                raise StoreError(
+                    f"no documents are indexed in collection '{self.name}' yet: run `qa-bot ingest [PATHS]` first"
+                ) from e
+            raise StoreError(
+                f"cannot open collection '{self.name}': {type(e).__name__}: {str(e)[:200]}; rebuild with `qa-bot ingest --rebuild`"
+            ) from e
         if self._seen is None:
             self._seen = str((self._chunks.metadata or {}).get("version", "0"))
         built_with = (self._chunks.metadata or {}).get("embedder")
@@ -265,8 +279,14 @@ class Store:
             return {}
         got = self.docs.get(ids=doc_ids, include=["metadatas"])
         return {
-            i: DocRecord(i, m.get("title", ""), m.get("source", ""), m.get("sha256", ""), int(m.get("n_chunks", 0)),
-                         float(m["indexed_at"]) if m.get("indexed_at") is not None else None)
+            i: DocRecord(
+                i,
+                m.get("title", ""),
+                m.get("source", ""),
+                m.get("sha256", ""),
+                int(m.get("n_chunks", 0)),
+                float(m["indexed_at"]) if m.get("indexed_at") is not None else None,
+            )
             for i, m in zip(got["ids"], got["metadatas"])
         }
 
@@ -300,7 +320,15 @@ class Store:
                 ids=[doc.doc_id],
                 embeddings=[[1.0]],
                 documents=[doc.text],
-                metadatas=[{"title": doc.title, "source": doc.source, "sha256": doc.sha256, "n_chunks": len(chunks), "indexed_at": time.time()}],
+                metadatas=[
+                    {
+                        "title": doc.title,
+                        "source": doc.source,
+                        "sha256": doc.sha256,
+                        "n_chunks": len(chunks),
+                        "indexed_at": time.time(),
+                    }
+                ],
             )
             self.chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.sha256}}]})
             self._bump()
@@ -333,7 +361,11 @@ class Store:
                 hashes = self._hashes_of(doc_id)
                 stale = sum(1 for h in hashes if rec is None or h != rec.sha256)
                 if stale:
-                    where = {"doc_id": doc_id} if rec is None else {"$and": [{"doc_id": doc_id}, {"content_hash": {"$ne": rec.sha256}}]}
+                    where = (
+                        {"doc_id": doc_id}
+                        if rec is None
+                        else {"$and": [{"doc_id": doc_id}, {"content_hash": {"$ne": rec.sha256}}]}
+                    )
                     self.chunks.delete(where=where)
                     deleted, changed = deleted + stale, True
                 if rec is not None and len(hashes) - stale != rec.n_chunks:
@@ -384,10 +416,14 @@ class Store:
         """Nearest chunks as (chunk, cosine similarity, embedding)."""
         # No count() first: it costs a scan (~30 ms at 100k chunks), and Chroma returns fewer than k results (none
         # for an empty collection) on its own.
-        r = self.chunks.query(query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances", "embeddings"])
+        r = self.chunks.query(
+            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances", "embeddings"]
+        )
         return [
             (chunk_from_record(i, t, m), 1.0 - float(d), _floats(e))
-            for i, t, m, d, e in zip(r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], r["embeddings"][0])
+            for i, t, m, d, e in zip(
+                r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], r["embeddings"][0]
+            )
         ]
 
     @_guarded

@@ -11,6 +11,7 @@ try:
 
     _stem = Stemmer.Stemmer("english").stemWord
 except ImportError:  # PyStemmer is a dependency; degrade to no stemming
+
     def _stem(w: str) -> str:
         return w
 
@@ -23,19 +24,57 @@ STOPWORDS = frozenset(
     such only own same just s t don now according said says say""".split()
 )
 _NUMBER_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "ten": "10", "eleven": "11", "twelve": "12", "first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "first": "1st",
+    "second": "2nd",
+    "third": "3rd",
+    "fourth": "4th",
+    "fifth": "5th",
 }
 # A nationality adjective names its country: "American F-16s" is what a passage saying "US F-16s" supports.
 DEMONYMS = {
-    "american": "us", "u.s": "us", "usa": "us", "japanese": "japan", "british": "uk", "u.k": "uk", "chinese": "china",
-    "russian": "russia", "korean": "korea", "german": "germany", "french": "france", "ukrainian": "ukraine",
-    "european": "europe", "italian": "italy", "australian": "australia", "indian": "india", "canadian": "canada",
-    "spanish": "spain", "polish": "poland", "turkish": "turkey", "dutch": "netherlands", "swedish": "sweden",
-    "finnish": "finland", "norwegian": "norway", "taiwanese": "taiwan", "filipino": "philippines",
+    "american": "us",
+    "u.s": "us",
+    "usa": "us",
+    "japanese": "japan",
+    "british": "uk",
+    "u.k": "uk",
+    "chinese": "china",
+    "russian": "russia",
+    "korean": "korea",
+    "german": "germany",
+    "french": "france",
+    "ukrainian": "ukraine",
+    "european": "europe",
+    "italian": "italy",
+    "australian": "australia",
+    "indian": "india",
+    "canadian": "canada",
+    "spanish": "spain",
+    "polish": "poland",
+    "turkish": "turkey",
+    "dutch": "netherlands",
+    "swedish": "sweden",
+    "finnish": "finland",
+    "norwegian": "norway",
+    "taiwanese": "taiwan",
+    "filipino": "philippines",
 }
 _WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
-_ABBREV = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$")
+_ABBREV = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
+)
 _SENT_END = re.compile(r"[.!?。]+[\"'”’)\]]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+|$)|\n+")
 
 
@@ -71,7 +110,7 @@ def key_terms(text: str) -> set[str]:
     for m in tokens:
         start = m.start()
         before = text[:start].rstrip()
-        sentence_start = not before or before[-1] in ".!?:\"“\n]"
+        sentence_start = not before or before[-1] in '.!?:"“\n]'
         word = m.group().lower().removesuffix("’s").removesuffix("'s")
         if not sentence_start and word not in STOPWORDS:
             terms.add(norm_token(word))

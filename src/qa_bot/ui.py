@@ -139,12 +139,18 @@ def render_hits(hits: Sequence[SearchHit]) -> str:
         f'<blockquote class="qa-passage">{_esc(h.chunk.text)}</blockquote></details>'
         for n, h in enumerate(hits, 1)
     )
-    return (f'<div class="qa-sources qa-retrieved"><div class="qa-sources-title">Retrieved passages (the cited ones are confirmed '
-            f"when the answer is checked)</div>{items}</div>")
+    return (
+        f'<div class="qa-sources qa-retrieved"><div class="qa-sources-title">Retrieved passages (the cited ones are confirmed '
+        f"when the answer is checked)</div>{items}</div>"
+    )
 
 
 def render_steps(steps: Sequence[tuple[str, bool]]) -> str:
-    return '<ul class="qa-steps">' + "".join(f"<li>{'✓' if done else '…'} {_esc(text)}</li>" for text, done in steps) + "</ul>"
+    return (
+        '<ul class="qa-steps">'
+        + "".join(f"<li>{'✓' if done else '…'} {_esc(text)}</li>" for text, done in steps)
+        + "</ul>"
+    )
 
 
 def render_answer(a: Answer) -> str:
@@ -170,7 +176,13 @@ def render_how(a: Answer, total: float) -> str:
     if a.confidence is not None:
         from .abstain import confidence_words
 
-        rows.append(("Confidence", confidence_words(a.confidence) + ("" if not a.refused else ": below the threshold, so the draft answer was withheld")))
+        rows.append(
+            (
+                "Confidence",
+                confidence_words(a.confidence)
+                + ("" if not a.refused else ": below the threshold, so the draft answer was withheld"),
+            )
+        )
     if a.refused:
         rows.append(("Result", "refused: the retrieved passages don't support an answer"))
     for s in a.flagged_sentences:
@@ -241,7 +253,12 @@ class WebApp:
 
     # --- answering -----------------------------------------------------------------------------------------------
     def stream(
-        self, question: str, history: Sequence[tuple[str, str]], generator: str | None, top_k: int | None, stages: bool = False
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        generator: str | None,
+        top_k: int | None,
+        stages: bool = False,
     ) -> Iterator[str | Answer | Stage]:
         from .answer import stream_answer
 
@@ -249,13 +266,17 @@ class WebApp:
         self.check_generator(gen)
         lock = _MODEL_LOCKS.get(gen)
         if lock is None:
-            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages)
+            yield from stream_answer(
+                question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
+            )
             return
         if not lock.acquire(blocking=False):
             yield ""  # signals "waiting for the model" to the chat
             lock.acquire()
         try:
-            yield from stream_answer(question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages)
+            yield from stream_answer(
+                question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
+            )
         finally:
             lock.release()
 
@@ -296,7 +317,10 @@ class WebApp:
                 if isinstance(item, Answer):
                     total = time.perf_counter() - t0
                     self.recent.put(question, item.text, answer_record(item, pairs, self.settings, total))
-                    yield [_how_message(render_how(item, total), "done", total), {"role": "assistant", "content": render_answer(item)}]
+                    yield [
+                        _how_message(render_how(item, total), "done", total),
+                        {"role": "assistant", "content": render_answer(item)},
+                    ]
                     return
                 if isinstance(item, Stage):
                     steps[:] = [(text, True) for text, _ in steps if not text.startswith("Searching the documents")]
@@ -312,7 +336,9 @@ class WebApp:
         finally:
             stream.close()  # the stop button closes this generator: free the model at once
 
-    def ask(self, question: str, history: list | None = None, generator: str | None = None, top_k: int | None = None) -> dict:
+    def ask(
+        self, question: str, history: list | None = None, generator: str | None = None, top_k: int | None = None
+    ) -> dict:
         """Answer a question from the indexed documents. Returns text, citations, refused and standalone_question.
 
         history: earlier turns, as [question, answer] pairs or {"role": "user"|"assistant", "content": ...} messages;
@@ -359,7 +385,10 @@ class WebApp:
             reg = self.registry()
         except Exception:
             return []  # the list above already shows the error
-        return [(f"{d.title or d.doc_id} · {Path(d.source).name}", d.doc_id) for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())]
+        return [
+            (f"{d.title or d.doc_id} · {Path(d.source).name}", d.doc_id)
+            for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())
+        ]
 
     def remove(self, doc_id: str | None) -> str:
         """Remove one document from the index (and its uploaded copy, so it is not indexed again). Returns status html."""
@@ -371,7 +400,9 @@ class WebApp:
             with _INGEST_LOCK:
                 rec = self.registry().get(doc_id)
                 if rec is None:
-                    return f'<div class="qa-status-bad">✗ {_esc(doc_id)} is not indexed (was it removed already?).</div>'
+                    return (
+                        f'<div class="qa-status-bad">✗ {_esc(doc_id)} is not indexed (was it removed already?).</div>'
+                    )
                 remove([doc_id], self.settings)
                 src = Path(rec.source)
                 if src.is_file() and src.resolve().is_relative_to(self.uploads_dir.resolve()):
@@ -390,7 +421,14 @@ class WebApp:
         if msgs[i].get("role") != "assistant":
             raise QABotError("only answers can be rated")
         # A turn is [how block, answer]: either may carry the thumbs; the answer is the one without a title.
-        j = next((k for k in range(i, len(msgs)) if msgs[k].get("role") == "assistant" and not (msgs[k].get("metadata") or {}).get("title")), None)
+        j = next(
+            (
+                k
+                for k in range(i, len(msgs))
+                if msgs[k].get("role") == "assistant" and not (msgs[k].get("metadata") or {}).get("title")
+            ),
+            None,
+        )
         q = next((k for k in range(i, -1, -1) if msgs[k].get("role") == "user"), None)
         content = message_text(msgs[j].get("content")) if j is not None else ""
         if q is None or content.startswith(ERROR_PREFIX) or 'class="qa-answer' not in content:
@@ -398,7 +436,10 @@ class WebApp:
         question, text = message_text(msgs[q].get("content")), plain_answer(content)
         record = self.recent.get(question, text) or {
             # The server restarted since (a resumed conversation): keep what the page still shows.
-            "question": question, "history": [list(p) for p in history_pairs(msgs[:q])], "answer": text, "citations": [],
+            "question": question,
+            "history": [list(p) for p in history_pairs(msgs[:q])],
+            "answer": text,
+            "citations": [],
             "note": "answered before the server restarted: citations and timings were not kept",
         }
         return self.feedback.add(liked, record, rater=rater)
@@ -407,8 +448,10 @@ class WebApp:
         likes, dislikes = self.feedback.counts()
         if not likes + dislikes:
             return '<div class="qa-feedback">No answers rated yet: use 👍 / 👎 under an answer.</div>'
-        return (f'<div class="qa-feedback"><strong>{likes + dislikes} answer{"s" if likes + dislikes != 1 else ""} rated</strong> '
-                f"({likes} 👍, {dislikes} 👎)<br><small>Export them as evaluation questions: <code>qa-bot feedback export OUT.jsonl</code></small></div>")
+        return (
+            f'<div class="qa-feedback"><strong>{likes + dislikes} answer{"s" if likes + dislikes != 1 else ""} rated</strong> '
+            f"({likes} 👍, {dislikes} 👎)<br><small>Export them as evaluation questions: <code>qa-bot feedback export OUT.jsonl</code></small></div>"
+        )
 
     def ensure_seeded(self) -> IngestReport | None:
         """A new user gets a working bot: an empty store is filled with the bundled seeds/."""
@@ -462,9 +505,12 @@ class WebApp:
 
         report = None
         if good:
+
             def on_progress(done: int, total: int, name: str) -> None:
                 if progress:
-                    progress((len(paths) + done, len(paths) + total), desc=f"Indexing {name}" if name else "Indexing done")
+                    progress(
+                        (len(paths) + done, len(paths) + total), desc=f"Indexing {name}" if name else "Indexing done"
+                    )
 
             try:
                 with _INGEST_LOCK:
@@ -485,7 +531,9 @@ class WebApp:
                 f"{report.skipped} unchanged ({report.chunks} chunk{'s' if report.chunks != 1 else ''}, {report.seconds:.1f} s). You can ask about them now.</div>"
             )
         for original, kept in renamed:
-            parts.append(f'<div class="qa-status-ok">{_esc(original)} was saved as {_esc(kept)}: a different document already has that name.</div>')
+            parts.append(
+                f'<div class="qa-status-ok">{_esc(original)} was saved as {_esc(kept)}: a different document already has that name.</div>'
+            )
         for name, reason in bad:
             parts.append(f'<div class="qa-status-bad">✗ Not indexed: {_esc(name)}: {_esc(hide_paths(reason))}</div>')
         return "".join(parts), self.documents_html()
@@ -581,30 +629,59 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
         with gr.Sidebar(label="Settings and documents", open=True, width=340):
             gr.Markdown("### Settings")
             generator = gr.Radio(
-                app.allowed_generators, value=app.default_generator, label="Generator", elem_id="qa-generator",
+                app.allowed_generators,
+                value=app.default_generator,
+                label="Generator",
+                elem_id="qa-generator",
                 info=" · ".join(GENERATOR_INFO[g] for g in app.allowed_generators),
             )
-            top_k = gr.Slider(1, 10, value=min(app.settings.top_k, 10), step=1, label="Passages to retrieve (top-k)", elem_id="qa-topk")
+            top_k = gr.Slider(
+                1,
+                10,
+                value=min(app.settings.top_k, 10),
+                step=1,
+                label="Passages to retrieve (top-k)",
+                elem_id="qa-topk",
+            )
             gr.Markdown("### Add documents")
             files = gr.File(
-                label="Upload txt, md, html or pdf", file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", elem_id="qa-upload",
+                label="Upload txt, md, html or pdf",
+                file_count="multiple",
+                file_types=UPLOAD_TYPES,
+                type="filepath",
+                elem_id="qa-upload",
             )
             status = gr.HTML(elem_id="qa-upload-status")
             gr.Markdown("### Indexed documents")
-            docs = gr.HTML("<div>Loading the list…</div>", elem_id="qa-docs")  # filled on page load, so it is never stale
+            docs = gr.HTML(
+                "<div>Loading the list…</div>", elem_id="qa-docs"
+            )  # filled on page load, so it is never stale
             refresh = gr.Button("Refresh list", size="sm", elem_id="qa-refresh")
             remove_choice, remove_choices = add_document_removal(app, docs)
             gr.Markdown("### Feedback")
             feedback = gr.HTML("<div>…</div>", elem_id="qa-feedback")
 
         chatbot = gr.Chatbot(
-            elem_id="qa-chatbot", label="qa-bot", scale=1, height="72vh", latex_delimiters=[], sanitize_html=True, allow_tags=False,
-            buttons=["copy", "copy_all"], placeholder="Ask a question about the indexed documents. Every answer cites its sources.",
+            elem_id="qa-chatbot",
+            label="qa-bot",
+            scale=1,
+            height="72vh",
+            latex_delimiters=[],
+            sanitize_html=True,
+            allow_tags=False,
+            buttons=["copy", "copy_all"],
+            placeholder="Ask a question about the indexed documents. Every answer cites its sources.",
         )
         chat = gr.ChatInterface(
             app.chat,
             chatbot=chatbot,
-            textbox=gr.Textbox(placeholder="Ask about the documents…", show_label=False, elem_id="qa-question", submit_btn=True, stop_btn=True),
+            textbox=gr.Textbox(
+                placeholder="Ask about the documents…",
+                show_label=False,
+                elem_id="qa-question",
+                submit_btn=True,
+                stop_btn=True,
+            ),
             additional_inputs=[generator, top_k],
             examples=[[q, None, None] for q in EXAMPLES],
             title="qa-bot: answers from your documents, with verified sources",
@@ -615,10 +692,17 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
         )
         setup_saved_conversations(chat, app.settings.store_dir)
         add_rating(app, chatbot, feedback)
-        files.upload(upload, [files], [status, docs, files], concurrency_limit=1, api_visibility="undocumented", show_progress="full").then(
-            remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
+        files.upload(
+            upload,
+            [files],
+            [status, docs, files],
+            concurrency_limit=1,
+            api_visibility="undocumented",
+            show_progress="full",
+        ).then(remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
         refresh.click(app.documents_html, None, docs, api_visibility="undocumented", queue=False).then(
-            remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
+            remove_choices, None, remove_choice, api_visibility="undocumented", queue=False
+        )
         demo.load(app.documents_html, None, docs, api_visibility="undocumented", queue=False)
         demo.load(remove_choices, None, remove_choice, api_visibility="undocumented", queue=False)
         demo.load(app.feedback_html, None, feedback, api_visibility="undocumented", queue=False)
@@ -627,8 +711,13 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
 
 
 def launch(
-    settings: Settings | None = None, host: str | None = None, port: int | None = None, share: bool = False, seed: bool = True,
-    concurrency: int | None = None, block: bool = True,
+    settings: Settings | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    share: bool = False,
+    seed: bool = True,
+    concurrency: int | None = None,
+    block: bool = True,
 ):
     """Seed an empty store, build the app and serve it (default http://127.0.0.1:7860; GRADIO_SERVER_NAME/PORT apply)."""
     settings = settings or get_settings()

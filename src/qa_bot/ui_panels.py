@@ -40,7 +40,9 @@ def add_document_removal(app: WebApp, docs: Any) -> tuple[Any, Callable[[], Any]
         if not doc_id:
             return gr.update(visible=False), "", '<div class="qa-status-bad">Choose a document to remove first.</div>'
         label = {v: k for k, v in app.document_choices()}.get(doc_id, doc_id)
-        text = f"<div>Remove <strong>{_esc(label)}</strong> from the index? Answers will no longer find or cite it.</div>"
+        text = (
+            f"<div>Remove <strong>{_esc(label)}</strong> from the index? Answers will no longer find or cite it.</div>"
+        )
         return gr.update(visible=True), text, ""
 
     def remove(doc_id: str | None):
@@ -48,15 +50,22 @@ def add_document_removal(app: WebApp, docs: Any) -> tuple[Any, Callable[[], Any]
 
     ask.click(ask_first, [choice], [confirm, prompt, status], queue=False, api_visibility="undocumented")
     yes.click(remove, [choice], [confirm, status, docs, choice], concurrency_limit=1, api_visibility="undocumented")
-    no.click(lambda: (gr.update(visible=False), ""), None, [confirm, status], queue=False, api_visibility="undocumented")
+    no.click(
+        lambda: (gr.update(visible=False), ""), None, [confirm, status], queue=False, api_visibility="undocumented"
+    )
     return choice, choices
 
 
 def add_rating(app: WebApp, chatbot: Any, counter: Any) -> None:
     """👍 / 👎 under each answer, stored with the answer; then an optional comment box for that rating."""
     with gr.Row(visible=False, elem_id="qa-comment-row") as row:
-        text = gr.Textbox(placeholder="Thanks! What was right or wrong about this answer? (optional)", show_label=False, scale=5,
-                          max_lines=3, elem_id="qa-comment")
+        text = gr.Textbox(
+            placeholder="Thanks! What was right or wrong about this answer? (optional)",
+            show_label=False,
+            scale=5,
+            max_lines=3,
+            elem_id="qa-comment",
+        )
         send = gr.Button("Send comment", size="sm", scale=1, elem_id="qa-comment-send")
     last = gr.State(None)  # the id of this browser's latest rating, which a comment is added to
 

@@ -69,8 +69,10 @@ def _describe(holder: Holder | None) -> str:
 
 
 def _timeout_message(where: str, holder: Holder | None, wait: float) -> str:
-    return (f"the {where} is being written by {_describe(holder)}; gave up after waiting {wait:.0f} s: "
-            "try again when it has finished (QA_BOT_WRITE_WAIT sets how long to wait)")
+    return (
+        f"the {where} is being written by {_describe(holder)}; gave up after waiting {wait:.0f} s: "
+        "try again when it has finished (QA_BOT_WRITE_WAIT sets how long to wait)"
+    )
 
 
 class _Reentrant:
@@ -98,8 +100,9 @@ class FileWriterLock(_Reentrant):
         self.path = store_dir / ".qa-bot-writer.lock"
         self.wait, self.notify = wait, notify or log.warning
         # preserve_lock_file: the holder record lives in the lock file itself, written through the locked descriptor.
-        self._lock = filelock.FileLock(self.path, thread_local=False, preserve_lock_file=True, poll_interval=_POLL,
-                                       on_acquired=self._record_holder)
+        self._lock = filelock.FileLock(
+            self.path, thread_local=False, preserve_lock_file=True, poll_interval=_POLL, on_acquired=self._record_holder
+        )
         self._depth = 0
 
     @staticmethod
@@ -147,7 +150,9 @@ class LeaseWriterLock(_Reentrant):
 
     ID = "lease"
 
-    def __init__(self, client, collection: str, where: str, wait: float, ttl: float, notify: Notify | None = None) -> None:
+    def __init__(
+        self, client, collection: str, where: str, wait: float, ttl: float, notify: Notify | None = None
+    ) -> None:
         self.client, self.name, self.where = client, f"{collection}__writer", where
         self.wait, self.ttl, self.notify = wait, ttl, notify or log.warning
         self._depth = 0
@@ -215,7 +220,9 @@ class LeaseWriterLock(_Reentrant):
                 record = self._record(self._token)
                 self._collection().update(ids=[self.ID], metadatas=[record])
                 expires = record["expires"]
-            except Exception as e:  # server unreachable: the writes fail on their own; once the lease ran out it is lost
+            except (
+                Exception
+            ) as e:  # server unreachable: the writes fail on their own; once the lease ran out it is lost
                 if time.time() > expires:
                     self._lost = f"could not renew it: {type(e).__name__}"
                     return
@@ -223,7 +230,9 @@ class LeaseWriterLock(_Reentrant):
     def check(self) -> None:
         """Called before each write: a writer whose lease expired must not go on writing beside the new holder."""
         if self._lost:
-            raise WriterBusy(f"lost the writer lease on the {self.where} ({self._lost}); nothing more was written: run the ingest again")
+            raise WriterBusy(
+                f"lost the writer lease on the {self.where} ({self._lost}); nothing more was written: run the ingest again"
+            )
 
     def release(self) -> None:
         self._depth -= 1
