@@ -98,7 +98,7 @@ def test_default_allowed_generators_are_the_configured_one_plus_extractive(tmp_p
 def test_chat_refuses_a_generator_the_server_does_not_allow(tmp_path, monkeypatch):
     calls = []
 
-    def stream_answer(question, history, *, settings=None, generator=None, top_k=None):
+    def stream_answer(question, history, *, settings=None, generator=None, top_k=None, stages=False):
         calls.append(generator)
         yield Answer(question=question, text="answered", generator=generator)
 
