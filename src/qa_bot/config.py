@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _EnvParseError
 
-from .schema import QABotError
+from qa_bot.schema import QABotError
 
 GeneratorName = Literal["auto", "local", "openai", "extractive"]
 ConcreteGenerator = Literal["local", "openai", "extractive"]
