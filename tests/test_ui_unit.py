@@ -155,7 +155,7 @@ def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
     webapp = ui.WebApp(
         webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]})
     )  # an operator allowed it
-    lock = ui._MODEL_LOCKS["local"]
+    lock = webapp.model_locks["local"]
     chat = webapp.chat("q", [], "local", 4)
     next(chat), next(chat)  # pending block, first delta: the lock is held while the model streams
     assert lock.locked()

@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
 
+from qa_bot import registry
 from qa_bot.apps.inputs import check_top_k, normalise_history
 from qa_bot.config import Settings, get_settings
 from qa_bot.generation.extractive import compose
@@ -70,7 +71,7 @@ class Bot:
         history = list(history)[-self.settings.history_turns :] if self.settings.history_turns else []
         if not history:
             return question
-        if generator == "extractive":
+        if not registry.generator(generator).uses_model:
             # No model to rewrite with: a question that leans on context borrows the previous question's words.
             if _FOLLOW_UP.search(question) or len(question.split()) <= 4:
                 return f"{question} (follow-up to: {history[-1][0]})"
@@ -104,8 +105,7 @@ class Bot:
         question = _check_question(question, self.settings)
         history, top_k = normalise_history(history), check_top_k(top_k)
         gen = generator or self.settings.resolved_generator()
-        if gen not in ("local", "openai", "extractive"):
-            raise QABotError(f"unknown generator '{gen}' (choose local, openai or extractive)")
+        spec = registry.generator(gen)  # an unknown name fails here, before any work
         ans = Answer(question=question, text="", generator=gen)
         t = time.perf_counter()
         try:
@@ -134,7 +134,7 @@ class Bot:
                 if stages:
                     yield Stage("generate", f"Writing the answer ({gen} generator)")
                 scored = score_sentences(ans.standalone_question, readable, self.retriever.embeddings)
-                if gen == "extractive":
+                if not spec.uses_model:
                     raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
                     yield raw
                 else:
@@ -191,7 +191,7 @@ class Bot:
             ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
             return
         ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
-        if gen == "extractive" or self.settings.answer_prompt == "legacy":
+        if not registry.generator(gen).uses_model or self.settings.answer_prompt == "legacy":
             return
         cited = [c.quote for c in ans.citations]
         p_yes = (

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from qa_bot import registry
 from qa_bot.config import PROJECT_ROOT, Settings, get_settings
 from qa_bot.schema import QABotError, answer_to_dict
 
@@ -275,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-g",
         "--generator",
-        choices=["auto", "local", "openai", "extractive"],
+        choices=["auto", *registry.GENERATORS],
         help="answer generator (QA_BOT_GENERATOR)",
     )
     p.add_argument(
@@ -320,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-g",
         "--generator",
-        choices=["auto", "local", "openai", "extractive"],
+        choices=["auto", *registry.GENERATORS],
         help="default answer generator (QA_BOT_GENERATOR)",
     )
     p.add_argument(
@@ -345,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-g",
         "--generator",
-        choices=["auto", "local", "openai", "extractive"],
+        choices=["auto", *registry.GENERATORS],
         help="answer generator (QA_BOT_GENERATOR)",
     )
     p.add_argument("--limit", type=int, help="only the first N questions")

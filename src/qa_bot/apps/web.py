@@ -19,22 +19,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
+from qa_bot import registry
 from qa_bot.apps.feedback import FeedbackLog, RecentAnswers, answer_record, feedback_path
 from qa_bot.apps.inputs import message_text, normalise_history
 from qa_bot.config import PROJECT_ROOT, Settings, get_settings
+from qa_bot.ingestion.loaders import SUPPORTED
 from qa_bot.schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage, answer_to_dict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
 log = logging.getLogger("qa_bot.apps.web")
 
-GENERATORS = ["extractive", "local", "openai"]
-GENERATOR_INFO = {
-    "extractive": "extractive: quotes sentences, no LLM, instant",
-    "local": "local: Qwen 1.5B on this CPU (~5 s)",
-    "openai": "openai: an OpenAI-compatible model server",
-}
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
+UPLOAD_TYPES = sorted(SUPPORTED)
 EXAMPLES = [
     "Who heads NATO's Military Committee?",
     "Which sea were the joint flight drills over?",
@@ -45,8 +41,6 @@ ERROR_PREFIX = "⚠️ "
 HOW_TITLE = "How this was answered"
 DEFAULT_CONCURRENCY = 4  # extractive/openai answers run side by side; the local model is serialised by a lock
 
-# One llama.cpp model instance is shared by every session: one answer at a time may use it.
-_MODEL_LOCKS = {"local": threading.Lock()}
 # Uploads write to the store; one ingestion at a time.
 _INGEST_LOCK = threading.Lock()
 
@@ -250,6 +244,8 @@ class WebApp:
         self.uploads_dir = (self.settings.store_dir / "uploads").resolve()
         self.recent = RecentAnswers()  # what a rating stores about an answer the page shows only as HTML
         self.feedback = FeedbackLog(feedback_path(self.settings))
+        # A generator with one in-process model (local) answers one session at a time; the others wait on its lock.
+        self.model_locks = {n: threading.Lock() for n, spec in registry.GENERATORS.items() if spec.one_at_a_time}
 
     # --- answering -----------------------------------------------------------------------------------------------
     def stream(
@@ -264,7 +260,7 @@ class WebApp:
 
         gen = generator or self.default_generator
         self.check_generator(gen)
-        lock = _MODEL_LOCKS.get(gen)
+        lock = self.model_locks.get(gen)
         if lock is None:
             yield from stream_answer(
                 question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
@@ -285,7 +281,7 @@ class WebApp:
         if name in self.allowed_generators:
             return
         offered = ", ".join(self.allowed_generators)
-        if name not in GENERATORS:
+        if name not in registry.GENERATORS:
             raise QABotError(f"unknown generator '{str(name)[:40]}' (available here: {offered})")
         raise QABotError(f"the {name} generator is not enabled on this server (available here: {offered})")
 
@@ -296,7 +292,7 @@ class WebApp:
         if not question.strip():
             yield [_error_message("Please type a question about the documents (the message was empty).")]
             return
-        gen = generator if generator in GENERATORS else self.default_generator
+        gen = generator if generator in registry.GENERATORS else self.default_generator
         # Progress shows at once: a checklist of the stages in a pending "how" block, the passages as soon as they are
         # found, then the streamed text, then the verified answer replacing all of it.
         steps: list[tuple[str, bool]] = [(f"Searching the documents ({gen} generator)", False)]
@@ -633,7 +629,7 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
                 value=app.default_generator,
                 label="Generator",
                 elem_id="qa-generator",
-                info=" · ".join(GENERATOR_INFO[g] for g in app.allowed_generators),
+                info=" · ".join(registry.generator(g).summary for g in app.allowed_generators),
             )
             top_k = gr.Slider(
                 1,

@@ -21,16 +21,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from qa_bot.config import Settings
+from qa_bot.config import PLACEHOLDER_API_KEY, Settings
 from qa_bot.generation.local_model import INSTALL_HINT, local_model_file
 from qa_bot.schema import QABotError
 
 log = logging.getLogger(__name__)
 
 OPENAI_DEFAULT_HOST = "api.openai.com"
-# Sent as the API key when only a base URL is configured: local OpenAI-compatible servers need no key, but the
-# openai client refuses to start without one.
-PLACEHOLDER_API_KEY = "not-needed"
 
 # --------------------------------------------------------------------------------------------------------------------
 # local: llama.cpp in this process
@@ -307,7 +304,8 @@ def _is_openai_host(base_url: str | None) -> bool:
     return not base_url or (urlsplit(base_url).hostname or "").endswith(OPENAI_DEFAULT_HOST)
 
 
-def _openai_model(settings: Settings) -> BaseChatModel:
+def openai_chat_model(settings: Settings) -> BaseChatModel:
+    """The ``openai`` generator: any OpenAI-compatible chat server (``OPENAI_BASE_URL``) or api.openai.com."""
     from langchain_openai import ChatOpenAI
 
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key is not None else None
@@ -333,23 +331,26 @@ def _openai_model(settings: Settings) -> BaseChatModel:
     )
 
 
+def local_chat_model(settings: Settings) -> BaseChatModel:
+    """The ``local`` generator: the packaged (or configured) GGUF model in this process."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError as e:
+        raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
+    return LocalChatModel(
+        model_path=str(local_model_file(settings)),
+        n_threads=settings.local_threads,
+        n_ctx=settings.local_ctx,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+    )
+
+
 def get_chat_model(settings: Settings, name: str) -> BaseChatModel:
-    """The chat model for generator ``name`` ("local" or "openai"), configured from ``settings``."""
-    if name == "openai":
-        return _openai_model(settings)
-    if name == "local":
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError as e:
-            raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
-        return LocalChatModel(
-            model_path=str(local_model_file(settings)),
-            n_threads=settings.local_threads,
-            n_ctx=settings.local_ctx,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-        )
-    raise QABotError(f"unknown generator '{name}' (choose local or openai)")
+    """The chat model of generator ``name``, built by the implementation the registry names."""
+    from qa_bot import registry
+
+    return registry.generator(name).build(settings)
 
 
 # --------------------------------------------------------------------------------------------------------------------

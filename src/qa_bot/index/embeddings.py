@@ -12,14 +12,13 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
-from qa_bot.config import Settings
+from qa_bot import registry
+from qa_bot.config import PLACEHOLDER_API_KEY, Settings
 from qa_bot.schema import QABotError
 
 MINILM_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MINILM_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on 256-token inputs
-# OpenAI-compatible local servers accept any key; the client insists on one.
-SecretPlaceholder = SecretStr("not-needed")
 
 
 def _sha256(path: Path) -> str:
@@ -129,25 +128,33 @@ def _minilm(batch_size: int) -> MiniLMEmbeddings:
     return MiniLMEmbeddings(batch_size=batch_size)
 
 
-def get_embeddings(settings: Settings) -> Embeddings:
-    """The configured embedder; the offline model is loaded once per process."""
-    if settings.embedder == "openai":
-        from langchain_openai import OpenAIEmbeddings
-
-        if settings.openai_api_key is None and not settings.openai_base_url:
-            raise QABotError("QA_BOT_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
-        remote = OpenAIEmbeddings(
-            model=settings.openai_embedding_model,
-            api_key=settings.openai_api_key or SecretPlaceholder,
-            base_url=settings.openai_base_url,
-            timeout=settings.request_timeout,
-            max_retries=settings.max_retries,
-            check_embedding_ctx_length=False,  # the ctx check downloads a tiktoken encoding: fails offline
-        )
-        return ExplainedEmbeddings(remote, settings)
+def minilm_embeddings(settings: Settings) -> Embeddings:
+    """The ``minilm`` embedder: the packaged offline model, loaded once per process."""
     return _minilm(settings.embed_batch_size)
+
+
+def openai_embeddings(settings: Settings) -> Embeddings:
+    """The ``openai`` embedder: an OpenAI (or compatible) embeddings endpoint, its errors explained."""
+    from langchain_openai import OpenAIEmbeddings
+
+    if settings.openai_api_key is None and not settings.openai_base_url:
+        raise QABotError("QA_BOT_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+    remote = OpenAIEmbeddings(
+        model=settings.openai_embedding_model,
+        api_key=settings.openai_api_key or SecretStr(PLACEHOLDER_API_KEY),
+        base_url=settings.openai_base_url,
+        timeout=settings.request_timeout,
+        max_retries=settings.max_retries,
+        check_embedding_ctx_length=False,  # the ctx check downloads a tiktoken encoding: fails offline
+    )
+    return ExplainedEmbeddings(remote, settings)
+
+
+def get_embeddings(settings: Settings) -> Embeddings:
+    """The configured embedder, built by the implementation the registry names."""
+    return registry.embedder(settings.embedder).build(settings)
 
 
 def embedder_id(settings: Settings) -> str:
     """Recorded on the collection so a store built with one embedder is never queried with another."""
-    return f"openai:{settings.openai_embedding_model}" if settings.embedder == "openai" else MiniLMEmbeddings.name
+    return registry.embedder(settings.embedder).identity(settings)
