@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from qa_bot.config import Settings
-    from qa_bot.embeddings import get_embeddings
-    from qa_bot.ingest import discover, ingest
-    from qa_bot.retrieval import Retriever
+    from qa_bot.index.embeddings import get_embeddings
+    from qa_bot.ingestion.indexer import discover, ingest
+    from qa_bot.retrieval.hybrid import Retriever
     from qa_bot.schema import IngestReport
 
     if not args.corpus.is_dir():
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         model_load = time.perf_counter() - t
 
         # Time the two expensive stages inside ingest (embedding, Chroma writes) by wrapping them.
-        from qa_bot.store import Store
+        from qa_bot.index.store import Store
 
         stage = {"embed": 0.0, "store_write": 0.0}
         emb = get_embeddings(settings)

@@ -61,7 +61,7 @@ def loadavg() -> float:
 
 def qa_bot_cmd() -> list[str]:
     exe = Path(PY).parent / "qa-bot"
-    return [str(exe)] if exe.exists() else [PY, "-m", "qa_bot.cli"]
+    return [str(exe)] if exe.exists() else [PY, "-m", "qa_bot.apps.cli"]
 
 
 def run(
@@ -216,10 +216,10 @@ def answer_questions(base: Path, n: int) -> list[str]:
     """Answerable SQuAD questions about documents in the base store, spread over the file."""
     sys.path.insert(0, str(HERE))
     from bench_ingest_search import pick_questions
-
-    from qa_bot.embeddings import embedder_id
-    from qa_bot.store import Store
     from scale import _settings
+
+    from qa_bot.index.embeddings import embedder_id
+    from qa_bot.index.store import Store
 
     s = _settings(base)
     indexed = set(Store(s, embedder_id(s)).open_for_read().registry())
@@ -241,7 +241,7 @@ def worker_answers(argv: list[str]) -> int:
     import resource
 
     from qa_bot import QABotError, get_settings
-    from qa_bot.answer import timed_answer
+    from qa_bot.pipeline import timed_answer
 
     settings = get_settings(store_dir=a.store, chroma_host=None, generator=a.gen)
     qs = json.loads(a.questions)
@@ -290,7 +290,7 @@ def local_available() -> tuple[bool, str]:
         return False, "llama-cpp-python is not installed"
     try:
         from qa_bot.config import Settings
-        from qa_bot.local_model import local_model_file
+        from qa_bot.generation.local_model import local_model_file
 
         local_model_file(Settings())
     except Exception as e:  # noqa: BLE001 - reported, not raised
@@ -319,7 +319,7 @@ def openai_target(kind: str, work: Path) -> tuple[str | None, str, Path | None]:
         model = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
         return "", "llama_cpp.server + SmolLM2-135M (a path check: tiny model, mostly refused answers)", model
     from qa_bot.config import Settings
-    from qa_bot.local_model import local_model_file
+    from qa_bot.generation.local_model import local_model_file
 
     return "", "llama_cpp.server + the packaged Qwen2.5-Coder-1.5B", local_model_file(Settings())
 

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from common import QUESTIONS, peak_rss_mb, percentile
 
 from qa_bot.config import Settings
-from qa_bot.embeddings import embedder_id
+from qa_bot.index.embeddings import embedder_id
+from qa_bot.index.store import Store, chunk_from_record
 from qa_bot.schema import Chunk, Document
-from qa_bot.store import Store, chunk_from_record
 
 
 @dataclass
@@ -128,7 +127,7 @@ def time_search(settings: Settings, questions: list[dict], gold_of=lambda doc_id
     every question timed (wall and process CPU, which counts Chroma's and onnxruntime's threads too)."""
     import os
 
-    from qa_bot.retrieval import Retriever
+    from qa_bot.retrieval.hybrid import Retriever
 
     t = time.perf_counter()
     retriever = Retriever(settings)
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.mode == "build":
         base = load_base(_settings(a.base))
         info = build_collection(settings, base, a.n, noise=a.noise, log=lambda m: print(m, file=sys.stderr, flush=True))
-        from qa_bot.retrieval import Retriever
+        from qa_bot.retrieval.hybrid import Retriever
 
         t = time.perf_counter()
         Retriever(settings).search("warm-up query that builds the BM25 mirror")

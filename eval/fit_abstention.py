@@ -20,8 +20,8 @@ import random
 import sys
 from pathlib import Path
 
-from qa_bot.abstain import Calibrator, Signals, answer_type_match, fit_logistic
-from qa_bot.report import write_reliability
+from qa_bot.evaluation.report import write_reliability
+from qa_bot.verify.abstain import Calibrator, Signals, answer_type_match, fit_logistic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", nargs="+", type=Path, help="results.json of dev runs made with QA_BOT_ABSTAIN=none")
     ap.add_argument("--l2", type=float, default=1.0)
-    ap.add_argument("--without", nargs="*", default=[], choices=Signals.names(), help="fit without these signals (ablation)")
-    ap.add_argument("--replay", nargs="*", type=Path, default=[], help="results.json files to score with the fitted decision")
+    ap.add_argument(
+        "--without", nargs="*", default=[], choices=Signals.names(), help="fit without these signals (ablation)"
+    )
+    ap.add_argument(
+        "--replay", nargs="*", type=Path, default=[], help="results.json files to score with the fitted decision"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "qa_bot" / "data" / "abstention.json")
     ap.add_argument("--plot", type=Path, default=ROOT / "eval" / "results" / "abstention" / "reliability.png")
     args = ap.parse_args(argv)
@@ -119,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     t, acc = best_threshold(ps, ys)
     cv = cross_validate(xs, ys, names, args.l2)
     base = max(sum(ys), len(ys) - sum(ys)) / len(ys)
-    cal = Calibrator({n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w)} | {n: 0.0 for n in args.without},
-                     round(b, 4), round(t, 4),
-                     fitted_on=f"{len(ys)} dev answers ({sum(ys)} correct) from " + ", ".join(p.parent.name for p in args.results))
+    cal = Calibrator(
+        {n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w)} | {n: 0.0 for n in args.without},
+        round(b, 4),
+        round(t, 4),
+        fitted_on=f"{len(ys)} dev answers ({sum(ys)} correct) from " + ", ".join(p.parent.name for p in args.results),
+    )
     args.out.write_text(cal.to_json())
     write_reliability(ps, ys, args.plot, f"abstention model on dev (n={len(ys)})")
     print(f"{len(ys)} answers, {sum(ys)} correct; always-answer accuracy {sum(ys) / len(ys):.3f}, majority {base:.3f}")

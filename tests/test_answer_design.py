@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from qa_bot.abstain import Calibrator, Signals, compute_signals, fit_logistic
-from qa_bot.answer import drop_given_answer
-from qa_bot.evidence import ScoredSentence, select_evidence
-from qa_bot.prompts import as_data, defang, format_evidence
+from qa_bot.generation.prompts import as_data, defang, format_evidence
+from qa_bot.pipeline import drop_given_answer
+from qa_bot.retrieval.evidence import ScoredSentence, select_evidence
 from qa_bot.schema import Chunk, SearchHit
 from qa_bot.text import sentence_spans
+from qa_bot.verify.abstain import Calibrator, Signals, compute_signals, fit_logistic
 
 DOC_A = (
     "Japan and NATO agreed to step up cooperation. Four Japanese F-15 fighter jets and two US F-16s flew over the Sea of Japan. "
@@ -212,6 +212,6 @@ def test_a_rewrite_never_answers_the_follow_up_itself(question, rewrite, expecte
     ],
 )
 def test_answer_type_match(question, answer, match):
-    from qa_bot.abstain import answer_type_match
+    from qa_bot.verify.abstain import answer_type_match
 
     assert answer_type_match(question, answer) == match

@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from qa_bot import Answer, QABotError, answer, stream_answer
-from qa_bot.embeddings import embedder_id
-from qa_bot.store import Store
+from qa_bot.index.embeddings import embedder_id
+from qa_bot.index.store import Store
 
 AP = "000_c3140845cfbfcf74"
 UNN = "004_da490e2e1cadb964"

@@ -11,10 +11,10 @@ import sys
 import typing
 
 import pytest
+from conftest import QA_ROOT, qa_clean_env, qa_cli, qa_error_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import QA_ROOT, qa_clean_env, qa_cli, qa_error_lines
 from qa_bot import answer
 from qa_bot.config import Settings, get_settings
 from qa_bot.schema import QABotError
@@ -153,7 +153,7 @@ def test_top_k_given_as_text_is_taken_as_the_number(store):
 
 
 def test_history_normalisation_of_both_shapes_and_a_mix():
-    from qa_bot.inputs import check_top_k, normalise_history
+    from qa_bot.apps.inputs import check_top_k, normalise_history
 
     assert normalise_history(None) == [] and normalise_history([]) == []
     got = normalise_history(
@@ -194,7 +194,7 @@ JSON_LIKE = st.recursive(
 @settings(max_examples=300, deadline=None, database=None)
 @given(history=JSON_LIKE, top_k=JSON_LIKE)
 def test_any_history_or_top_k_is_accepted_or_one_clear_error(history, top_k):
-    from qa_bot.inputs import check_top_k, normalise_history
+    from qa_bot.apps.inputs import check_top_k, normalise_history
 
     for check, value in ((normalise_history, history), (check_top_k, top_k)):
         try:

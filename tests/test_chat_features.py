@@ -6,7 +6,6 @@ Real stores and the extractive generator throughout; the one fake is a scripted 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -20,11 +19,12 @@ import pytest
 from conftest import qa_clean_env, qa_settings
 
 from qa_bot import Answer, Stage, stream_answer, ui
-from qa_bot.feedback import TODO, FeedbackLog, export_questions, safe_settings, to_question
+from qa_bot.apps.feedback import TODO, FeedbackLog, export_questions, safe_settings, to_question
 from qa_bot.schema import Chunk, SearchHit
 
 ROOT = Path(__file__).resolve().parents[1]
-ANSWER_MODULE = importlib.import_module("qa_bot.answer")
+from qa_bot import pipeline as ANSWER_MODULE  # noqa: N812
+
 NATO_Q = "Who heads NATO's Military Committee?"
 SEA_Q = "Which sea were the joint flight drills over?"
 
@@ -171,7 +171,7 @@ def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_re
     # qa-bot eval reads the file: the liked answer is a regression question it passes; the disliked one waits
     res = tmp_path / "eval"
     p = subprocess.run(
-        [sys.executable, "-m", "qa_bot.cli", "eval", str(out), "-g", "extractive", "--out", str(res)],
+        [sys.executable, "-m", "qa_bot.apps.cli", "eval", str(out), "-g", "extractive", "--out", str(res)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -200,7 +200,7 @@ def test_a_liked_refusal_exports_as_an_unanswerable_question():
 
 
 def test_feedback_export_cli_and_errors(tmp_path):
-    from qa_bot import cli
+    from qa_bot.apps import cli
 
     store = tmp_path / "store"
     assert (
@@ -214,7 +214,7 @@ def test_feedback_export_cli_and_errors(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["todo"]
     with pytest.raises(ui.QABotError, match="no question .* has a gold answer yet"):
-        from qa_bot.evaluate import load_questions
+        from qa_bot.evaluation.evaluate import load_questions
 
         load_questions(tmp_path / "out.jsonl")
 
@@ -231,7 +231,7 @@ def test_safe_settings_keep_no_secret(tmp_path):
 
 # --- documents ---------------------------------------------------------------------------------------------------
 def test_documents_show_chunks_and_indexing_time_and_can_be_removed(tmp_path):
-    from qa_bot.ingest import ingest
+    from qa_bot.ingestion.indexer import ingest
 
     settings = qa_settings(tmp_path / "store", generator="extractive")
     webapp = ui.WebApp(settings)
@@ -264,7 +264,7 @@ def test_documents_show_chunks_and_indexing_time_and_can_be_removed(tmp_path):
 
 # --- saved conversations -----------------------------------------------------------------------------------------
 def test_conversation_key_is_made_once_per_store_and_kept_private(tmp_path):
-    from qa_bot.conversations import KEY_FILE, STORAGE_KEY, conversations_key
+    from qa_bot.apps.conversations import KEY_FILE, STORAGE_KEY, conversations_key
 
     key = conversations_key(tmp_path)
     assert len(key) >= 16 and conversations_key(tmp_path) == key
@@ -284,7 +284,7 @@ def test_conversation_key_is_made_once_per_store_and_kept_private(tmp_path):
 def test_interactive_ask_prints_the_stages_on_stderr(seeded):
     env = qa_clean_env(QA_BOT_STORE_DIR=str(seeded.store_dir), QA_BOT_GENERATOR="extractive", COLUMNS="200")
     p = subprocess.run(
-        [sys.executable, "-m", "qa_bot.cli", "ask"],
+        [sys.executable, "-m", "qa_bot.apps.cli", "ask"],
         input=f"{NATO_Q}\nWhen did he visit Tokyo?\n",
         capture_output=True,
         text=True,
@@ -305,7 +305,7 @@ def test_interactive_ask_prints_the_stages_on_stderr(seeded):
     assert any("000_c3140845cfbfcf74.txt, chars" in ln for ln in p.stderr.splitlines())
     # one-shot answers for scripts keep stderr quiet
     q = subprocess.run(
-        [sys.executable, "-m", "qa_bot.cli", "ask", NATO_Q],
+        [sys.executable, "-m", "qa_bot.apps.cli", "ask", NATO_Q],
         capture_output=True,
         text=True,
         timeout=180,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import QA_AP_DOC, QA_SEEDS, QA_UNN_DOC, ChromaServer, free_tcp_port, qa_cli, qa_settings
 
-from qa_bot.cli import main
-from qa_bot.ingest import ingest, remove
-from qa_bot.retrieval import Retriever
-from qa_bot.store import StoreError
+from qa_bot.apps.cli import main
+from qa_bot.index.store import StoreError
+from qa_bot.ingestion.indexer import ingest, remove
+from qa_bot.retrieval.hybrid import Retriever
 
 HOST = "127.0.0.1"
 LIGHTHOUSE = (

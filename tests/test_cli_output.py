@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from conftest import QA_AP_DOC, qa_clean_env, qa_cli
 
 QUESTION = "Who heads NATO's Military Committee?"
@@ -15,9 +14,9 @@ QUERY = "Which sea were the joint flight drills over?"
 
 def test_ask_json_is_the_whole_answer_in_the_shared_shape(qa_seeded):
     from qa_bot import answer
-    from qa_bot.embeddings import embedder_id
+    from qa_bot.index.embeddings import embedder_id
+    from qa_bot.index.store import Store
     from qa_bot.schema import answer_to_dict
-    from qa_bot.store import Store
 
     settings = qa_seeded.settings.model_copy(update={"generator": "extractive"})
     p = qa_cli("ask", "-g", "extractive", "--json", QUESTION, "--store", str(settings.store_dir))

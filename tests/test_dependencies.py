@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import tomllib
 
+from conftest import QA_ROOT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-
-from conftest import QA_ROOT
 
 PYPROJECT = tomllib.loads((QA_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 REQUIREMENTS = [Requirement(r) for r in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]]

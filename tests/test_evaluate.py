@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qa_bot import squad
-from qa_bot.answer_types import has_answer_type, question_kind, short_answer
-from qa_bot.evaluate import (
+from qa_bot.evaluation import squad
+from qa_bot.evaluation.evaluate import (
     Item,
     aggregate,
     check_thresholds,
@@ -21,6 +20,7 @@ from qa_bot.evaluate import (
     passage_match,
     retrieval_scores,
 )
+from qa_bot.verify.answer_types import has_answer_type, question_kind, short_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_QUESTIONS = ROOT / "eval" / "seeds_questions.jsonl"
@@ -221,7 +221,7 @@ def seed_eval(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "qa_bot.cli",
+            "qa_bot.apps.cli",
             "eval",
             str(SEEDS_QUESTIONS),
             "-g",
@@ -281,7 +281,7 @@ def test_peer_langchain_recipe_is_scored_by_the_same_evaluation(smollm_gguf, tmp
     finally:
         sys.path.pop(0)
     from qa_bot.config import Settings
-    from qa_bot.evaluate import run_eval
+    from qa_bot.evaluation.evaluate import run_eval
 
     assert "If you don't know the answer, just say that you don't know" in RAG_PROMPT.messages[0].prompt.template
     settings = Settings(

@@ -59,9 +59,9 @@ def write_corpus(folder: Path, n: int = N_FILES) -> list[Path]:
 INSPECT = r"""
 import json, sys
 from qa_bot.config import Settings
-from qa_bot.embeddings import embedder_id
-from qa_bot.retrieval import Retriever
-from qa_bot.store import Store
+from qa_bot.index.embeddings import embedder_id
+from qa_bot.retrieval.hybrid import Retriever
+from qa_bot.index.store import Store
 s = Settings(store_dir=sys.argv[1], chroma_host=None, collection="qa_bot")
 store = Store(s, embedder_id(s)).open_for_read()
 reg = {d: {"sha256": r.sha256, "n_chunks": r.n_chunks, "source": r.source} for d, r in store.registry().items()}
@@ -89,8 +89,8 @@ def inspect(store_dir: Path, queries: list[str], repair: bool = False) -> dict:
 
 def expected_chunks(path: Path) -> tuple[str, list]:
     """(sha256, chunks) that ingesting ``path`` must produce."""
-    from qa_bot.ingest import chunk_document, make_splitter
-    from qa_bot.loaders import load_document
+    from qa_bot.ingestion.indexer import chunk_document, make_splitter
+    from qa_bot.ingestion.loaders import load_document
 
     doc = load_document(path)
     return doc.sha256, chunk_document(doc, make_splitter(qa_settings(path.parent)))
@@ -134,7 +134,7 @@ def test_ingest_killed_mid_run_then_rerun_is_consistent(tmp_path):
     docs, store = tmp_path / "docs", tmp_path / "store"
     files = write_corpus(docs)
     exe = Path(sys.executable).parent / "qa-bot"
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.cli"]) + [
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.apps.cli"]) + [
         "ingest",
         str(docs),
         "--store",
@@ -176,8 +176,8 @@ def test_ingest_killed_mid_run_then_rerun_is_consistent(tmp_path):
 # Ingest in a process that SIGKILLs itself at an exact point of one document's write protocol.
 CRASH_AT = r"""
 import os, signal, sys
-from qa_bot.cli import main
-from qa_bot.store import Store
+from qa_bot.apps.cli import main
+from qa_bot.index.store import Store
 target, point = sys.argv[1], sys.argv[2]
 original = Store.write_document
 
@@ -185,7 +185,7 @@ def write_document(self, doc, chunks, vectors):
     if doc.doc_id == target:
         if point.endswith("_reader"):
             # a search in the same process just before this write saves the BM25 mirror of the current version
-            from qa_bot.retrieval import Retriever
+            from qa_bot.retrieval.hybrid import Retriever
             Retriever(self.settings).search("field note")
         docs = self.docs
         class Registry:  # the registry collection, dying around the commit point

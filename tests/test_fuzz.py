@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qa_bot import Answer, QABotError, answer, ingest
-from qa_bot.citations import REFUSAL_TEXT
-from qa_bot.embeddings import embedder_id
-from qa_bot.retrieval import Retriever
-from qa_bot.store import Store
+from qa_bot.index.embeddings import embedder_id
+from qa_bot.index.store import Store
+from qa_bot.retrieval.hybrid import Retriever
+from qa_bot.verify.citations import REFUSAL_TEXT
 
 VOCAB = (
     "orchard quarry canal abbey chapel meadow lighthouse museum bakery foundry weaver farmer miller sailor teacher "
@@ -207,8 +207,8 @@ def test_any_file_is_indexed_or_reported_and_good_files_still_indexed(file_store
 
 def test_huge_single_line_file(file_store, tmp_path):
     """A 600k-character line with no break at all: split by size, every chunk within bounds, offsets exact."""
-    from qa_bot.ingest import chunk_document, make_splitter
-    from qa_bot.loaders import load_document
+    from qa_bot.ingestion.indexer import chunk_document, make_splitter
+    from qa_bot.ingestion.loaders import load_document
 
     big = tmp_path / "huge_line.txt"
     line = ("abcdefghij" * 60_000)[:600_000]

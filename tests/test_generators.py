@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from importlib.util import find_spec
 import logging
 import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx2
 import openai
 import pytest
-
 from conftest import free_tcp_port
-from qa_bot import local_model
+
 from qa_bot.config import Settings
-from qa_bot.generators import LocalChatModel, explain_error, get_chat_model, unload_local_models
-from qa_bot.local_model import local_model_file, qwen_model_path, smollm_path
+from qa_bot.generation import local_model
+from qa_bot.generation.local_model import local_model_file, qwen_model_path, smollm_path
+from qa_bot.generation.models import LocalChatModel, explain_error, get_chat_model, unload_local_models
 from qa_bot.schema import QABotError
 
 FAKE_KEY = "sk-FAKEqabot-DoNotLeak-0123456789abcdef"
@@ -137,7 +137,7 @@ def test_rejected_key_is_explained_without_revealing_it(llama_server_factory, ca
     assert str(err).startswith(f"the API key was rejected (401) by {server.base_url}")
     assert FAKE_KEY not in str(err)
     assert FAKE_KEY not in caplog.text
-    assert "qa_bot.generators" in caplog.text  # the debug line was written, just without the key
+    assert "qa_bot.generation.models" in caplog.text  # the debug line was written, just without the key
 
 
 def test_key_echoed_by_a_server_is_scrubbed():
@@ -464,7 +464,7 @@ def test_real_qwen_parts_assemble_verify_and_answer(tmp_path):
 def test_local_yes_probability_reads_the_first_token_and_can_reuse_the_cache(smollm_settings):
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from qa_bot.generators import yes_probability
+    from qa_bot.generation.models import yes_probability
 
     model = get_chat_model(smollm_settings, "local")
     ask = [HumanMessage(content="Is the sky blue on a clear day? Reply yes or no.")]
@@ -482,7 +482,7 @@ def test_local_yes_probability_reads_the_first_token_and_can_reuse_the_cache(smo
 def test_yes_probability_through_a_real_openai_compatible_server(llama_server):
     from langchain_core.messages import HumanMessage
 
-    from qa_bot.generators import yes_probability
+    from qa_bot.generation.models import yes_probability
 
     model = get_chat_model(settings(openai_base_url=llama_server, openai_model="smollm2", max_tokens=16), "openai")
     p = yes_probability(model, [HumanMessage(content="Is water wet? Reply yes or no.")])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qa_bot import clean
-from qa_bot.htmltext import html_text
-from qa_bot.loaders import load_document
+from qa_bot.ingestion import clean
+from qa_bot.ingestion.htmltext import html_text
+from qa_bot.ingestion.loaders import load_document
 
 
 def _unclosed_list(n: int) -> str:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import QA_AP_DOC, QA_SEEDS, QA_UNN_DOC, qa_cli, qa_error_lines, qa_make_pdf, qa_settings
 
-from qa_bot.cli import main
-from qa_bot.embeddings import embedder_id
-from qa_bot.ingest import ingest
-from qa_bot.retrieval import Retriever
-from qa_bot.store import Store, StoreError
+from qa_bot.apps.cli import main
+from qa_bot.index.embeddings import embedder_id
+from qa_bot.index.store import Store, StoreError
+from qa_bot.ingestion.indexer import ingest
+from qa_bot.retrieval.hybrid import Retriever
 
 BOILERPLATE = ("register", "newsletter", "sign in", "email", "read more")
 CAPTION = (

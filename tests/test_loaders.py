@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import QA_AP_DOC, QA_SEEDS, qa_make_pdf
 
-from qa_bot.clean import clean_text, is_boilerplate_line
-from qa_bot.loaders import UnreadableFile, load_document
+from qa_bot.ingestion.clean import clean_text, is_boilerplate_line
+from qa_bot.ingestion.loaders import UnreadableFile, load_document
 
 BOILERPLATE = ("register", "newsletter", "sign in", "email", "read more", "subscribed", "continue reading")
 CAPTION = (

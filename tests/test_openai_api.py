@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-
 from conftest import UIServer, free_tcp_port
 
 QUESTION = "Who heads NATO's Military Committee?"
@@ -44,8 +43,8 @@ def settings(server):
 
 @pytest.fixture(scope="module")
 def texts(settings) -> dict[str, str]:
-    from qa_bot.embeddings import embedder_id
-    from qa_bot.store import Store
+    from qa_bot.index.embeddings import embedder_id
+    from qa_bot.index.store import Store
 
     store = Store(settings, embedder_id(settings)).open_for_read()
     return {d: store.document_text(d) for d in store.registry()}
@@ -245,8 +244,8 @@ def test_internal_errors_are_500_without_secrets(broken_server):
 
 # --- request parsing, without a server ---------------------------------------------------------------------------------
 def test_history_pairs_drop_system_messages_and_our_sources_list(tmp_path):
+    from qa_bot.apps.openai_api import parse_request
     from qa_bot.config import Settings
-    from qa_bot.openai_api import parse_request
 
     s = Settings(store_dir=tmp_path, chroma_host=None, generator="extractive")
     body = {
@@ -268,8 +267,8 @@ def test_history_pairs_drop_system_messages_and_our_sources_list(tmp_path):
 
 
 def test_allowed_generators_follow_a_setting_when_there_is_one(tmp_path):
+    from qa_bot.apps.openai_api import allowed_generators
     from qa_bot.config import Settings
-    from qa_bot.openai_api import allowed_generators
 
     def settings(default: str, allowed=None):
         return Settings(generator=default, allowed_generators=allowed, store_dir=tmp_path)

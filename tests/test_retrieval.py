@@ -7,12 +7,12 @@ import json
 import pytest
 from conftest import QA_AP_DOC, QA_UNN_DOC, qa_settings
 
-from qa_bot.cli import main
-from qa_bot.ingest import ingest
-from qa_bot.lexical import LexicalIndex
-from qa_bot.retrieval import Retriever
+from qa_bot.apps.cli import main
+from qa_bot.index.store import StoreError
+from qa_bot.ingestion.indexer import ingest
+from qa_bot.retrieval.hybrid import Retriever
+from qa_bot.retrieval.lexical import LexicalIndex
 from qa_bot.schema import QABotError
-from qa_bot.store import StoreError
 
 
 @pytest.fixture(scope="module")

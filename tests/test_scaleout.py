@@ -51,7 +51,7 @@ GAMMA = (
 READER = r"""
 import json, os, sys
 from qa_bot.config import get_settings
-from qa_bot.retrieval import Retriever
+from qa_bot.retrieval.hybrid import Retriever
 r = Retriever(get_settings())
 print(json.dumps({"ready": os.getpid()}), flush=True)
 for line in sys.stdin:
@@ -128,8 +128,8 @@ def search_cli(env: dict[str, str], query: str, k: int = 4) -> list[dict]:
 
 def server_chunks(chroma: ChromaServer, tmp_path: Path) -> tuple[dict, list]:
     """(registry, chunks) straight from the server."""
-    from qa_bot.embeddings import embedder_id
-    from qa_bot.store import Store
+    from qa_bot.index.embeddings import embedder_id
+    from qa_bot.index.store import Store
 
     s = qa_settings(tmp_path / "inspector", chroma_host=HOST, chroma_port=chroma.port)
     store = Store(s, embedder_id(s)).open_for_read()
@@ -216,7 +216,7 @@ def test_two_writers_on_one_server_do_not_duplicate(chroma, tmp_path):
     for name, text in (("alpha.txt", ALPHA_V1), ("beta.txt", BETA), ("gamma.txt", GAMMA)):
         (docs / name).write_text(text)
     exe = Path(sys.executable).parent / "qa-bot"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.apps.cli"]
     procs = [
         subprocess.Popen(
             cmd + ["ingest", "-q", str(docs)],

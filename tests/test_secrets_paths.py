@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import QA_ROOT, QA_SEEDS, qa_clean_env, qa_cli, qa_error_lines, qa_settings
 from stub_server import FailingOpenAIServer
 
-from conftest import QA_ROOT, QA_SEEDS, qa_clean_env, qa_cli, qa_error_lines, qa_settings
-from qa_bot import ui
+from qa_bot.apps import web as ui
 from qa_bot.schema import Citation, QABotError
 
 KEY = "sk-qabot-TEST-DoNotLeak-7f3a9c1e5b2d4680"
@@ -45,7 +45,7 @@ def test_rejected_key_stops_the_cli_ingest_with_one_line_and_no_key(tmp_path):
 
 
 def test_rejected_key_in_eval_indexing_and_web_upload_is_not_shown(tmp_path):
-    from qa_bot.evaluate import run_eval
+    from qa_bot.evaluation.evaluate import run_eval
 
     docs = three_docs(tmp_path / "docs")
     with FailingOpenAIServer(401) as server:
@@ -68,7 +68,7 @@ def test_rejected_key_in_eval_indexing_and_web_upload_is_not_shown(tmp_path):
 
 
 def test_a_rejected_input_fails_only_that_file_and_is_scrubbed(tmp_path):
-    from qa_bot.ingest import ingest
+    from qa_bot.ingestion.indexer import ingest
 
     docs = three_docs(tmp_path / "docs")
     with FailingOpenAIServer(400) as server:
@@ -83,7 +83,7 @@ def test_a_rejected_input_fails_only_that_file_and_is_scrubbed(tmp_path):
 
 # --- item 10: results.json keeps no credentials of the server address ------------------------------------------------
 def test_eval_results_store_the_base_url_without_credentials(tmp_path):
-    from qa_bot.evaluate import run_eval, write_outputs
+    from qa_bot.evaluation.evaluate import run_eval, write_outputs
 
     url = f"http://alice:{KEY}@127.0.0.1:9/v1?api-key={KEY}&x=1"
     settings = qa_settings(tmp_path / "store", openai_base_url=url, openai_api_key=KEY)

@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from urllib.parse import urlsplit
 
 from conftest import qa_clean_env
@@ -20,11 +19,7 @@ from test_ui_browser import (
     answer_text,
     ask,
     bot_rows,
-    browser,
-    context,
     open_how,
-    page,
-    server,
     shot,
     wait_for_turn,
 )  # noqa: F401
@@ -153,7 +148,7 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
 
     out = tmp_path / "questions.jsonl"
     p = subprocess.run(
-        [sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
+        [sys.executable, "-m", "qa_bot.apps.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -172,7 +167,7 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
     )
     assert f"{int(m.group(3)) - 1} 👎" in page.locator("#qa-feedback").inner_text()
     p = subprocess.run(
-        [sys.executable, "-m", "qa_bot.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
+        [sys.executable, "-m", "qa_bot.apps.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
         capture_output=True,
         text=True,
         timeout=120,

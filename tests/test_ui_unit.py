@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import html
-import importlib
 import re
 
 import pytest
 
-from qa_bot import ui
+from qa_bot import pipeline as ANSWER_MODULE  # noqa: N812
+from qa_bot.apps import web as ui
 from qa_bot.schema import Answer, Citation, QABotError
 
-ANSWER_MODULE = importlib.import_module("qa_bot.answer")  # `qa_bot.answer` the attribute is the function
 EVIL = 'Fact one.\n\n<script>alert("x")</script> <img src=x onerror="alert(1)"> & more'
 
 
@@ -156,7 +155,7 @@ def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
     webapp = ui.WebApp(
         webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]})
     )  # an operator allowed it
-    lock = ui._MODEL_LOCKS["local"]
+    lock = webapp.model_locks["local"]
     chat = webapp.chat("q", [], "local", 4)
     next(chat), next(chat)  # pending block, first delta: the lock is held while the model streams
     assert lock.locked()
@@ -173,7 +172,7 @@ def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
 
 
 def test_serve_flags_reach_launch(monkeypatch, tmp_path):
-    from qa_bot import cli
+    from qa_bot.apps import cli
 
     seen = {}
     monkeypatch.setattr(ui, "launch", lambda settings, **kw: seen.update(settings=settings, **kw))

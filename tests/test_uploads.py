@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import qa_settings
 from stub_server import FailingOpenAIServer
 
-from conftest import qa_settings
-from qa_bot import ui
+from qa_bot.apps import web as ui
 
 A = "Harbour report\n\nThe northern pier of Velmora harbour was rebuilt in 1931 by the engineer Ilse Marten.\n"
 B = "Orchard notes\n\nThe Quillon orchard grows forty-two varieties of pear, most of them grafted in spring.\n"

@@ -29,7 +29,7 @@ from conftest import ChromaServer, qa_clean_env, qa_cli, qa_error_lines, qa_sett
 EXE = (
     [str(Path(sys.executable).parent / "qa-bot")]
     if (Path(sys.executable).parent / "qa-bot").exists()
-    else [sys.executable, "-m", "qa_bot.cli"]
+    else [sys.executable, "-m", "qa_bot.apps.cli"]
 )
 
 LIGHTHOUSE = (
@@ -66,8 +66,8 @@ HARBOUR_V2 = (
 HOOKED = r"""
 import os, sys, time
 from pathlib import Path
-from qa_bot.cli import main
-from qa_bot.store import Store
+from qa_bot.apps.cli import main
+from qa_bot.index.store import Store
 
 point, flags = sys.argv[1], Path(sys.argv[2])
 
@@ -111,9 +111,9 @@ STATE = r"""
 import json, sys
 from collections import Counter
 from qa_bot.config import get_settings
-from qa_bot.embeddings import embedder_id
-from qa_bot.retrieval import Retriever
-from qa_bot.store import Store
+from qa_bot.index.embeddings import embedder_id
+from qa_bot.retrieval.hybrid import Retriever
+from qa_bot.index.store import Store
 s = get_settings()
 store = Store(s, embedder_id(s)).open_for_read()
 reg = {d: {"sha256": r.sha256, "n_chunks": r.n_chunks, "source": r.source} for d, r in store.registry().items()}
@@ -267,9 +267,9 @@ def test_repair_at_400_documents_deletes_exactly_the_broken_ones(tmp_path):
     removes an interrupted write's orphans and the record of a document missing a chunk, and nothing else."""
     import random
 
-    from qa_bot.embeddings import embedder_id
+    from qa_bot.index.embeddings import embedder_id
+    from qa_bot.index.store import Store
     from qa_bot.schema import Chunk, Document
-    from qa_bot.store import Store
 
     s = qa_settings(tmp_path / "store")
     store = Store(s, embedder_id(s)).open_for_write()
@@ -376,7 +376,7 @@ def test_writers_on_a_chroma_server_take_turns_through_a_lease_that_expires(chro
 READER = r"""
 import json, os, sys
 from qa_bot.config import get_settings
-from qa_bot.retrieval import Retriever
+from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import QABotError
 r = Retriever(get_settings())
 print(json.dumps({"ready": os.getpid()}), flush=True)
@@ -500,7 +500,7 @@ def test_same_file_name_in_two_folders_ingested_at_once_keeps_both(tmp_path):
 SWAPPER = r"""
 import sys, time
 from pathlib import Path
-from qa_bot.lexical import LexicalIndex
+from qa_bot.retrieval.lexical import LexicalIndex
 from qa_bot.schema import Chunk
 
 class Source:  # stands in for the Chroma store: the chunks of one version
@@ -526,7 +526,7 @@ print(i)
 
 
 def test_bm25_mirror_loads_one_consistent_copy_while_another_process_swaps_it(tmp_path):
-    from qa_bot.lexical import LexicalIndex
+    from qa_bot.retrieval.lexical import LexicalIndex
 
     directory = tmp_path / "bm25" / "local" / "qa_bot"
     swapper = Proc([sys.executable, "-c", SWAPPER, str(directory), "6"], qa_clean_env())
@@ -584,7 +584,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[4])
 from test_writers import note_text
 from qa_bot.config import get_settings
-from qa_bot.ingest import ingest
+from qa_bot.ingestion.indexer import ingest
 
 writer, folder, seconds = int(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 settings = get_settings()
@@ -613,7 +613,7 @@ print(json.dumps({"rounds": rounds}))
 QUERIER = r"""
 import json, sys, time
 from qa_bot.config import get_settings
-from qa_bot.retrieval import Retriever
+from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import QABotError
 r = Retriever(get_settings())
 words = json.loads(sys.argv[1])
@@ -638,8 +638,8 @@ print(json.dumps({"queries": queries, "errors": errors, "messages": messages[:5]
 def test_soak_two_writers_and_a_reader(tmp_path):
     """~1 minute: two ingesting processes and a serving process searching in a loop; then every document is there once,
     with the right chunks, and searchable."""
-    from qa_bot.ingest import chunk_document, make_splitter
-    from qa_bot.loaders import load_document
+    from qa_bot.ingestion.indexer import chunk_document, make_splitter
+    from qa_bot.ingestion.loaders import load_document
 
     store = tmp_path / "store"
     env = local_env(store, QA_BOT_WRITE_WAIT="120")

@@ -21,11 +21,11 @@ import time
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from qa_bot.answer import get_bot
-from qa_bot.citations import strip_markers
 from qa_bot.config import get_settings
-from qa_bot.evidence import score_sentences
-from qa_bot.generators import yes_probability
+from qa_bot.generation.models import yes_probability
+from qa_bot.pipeline import get_bot
+from qa_bot.retrieval.evidence import score_sentences
+from qa_bot.verify.citations import strip_markers
 
 FOLLOW_ON = "Does the text show that this answer correctly answers the question? Reply yes or no."
 
@@ -55,7 +55,9 @@ def main(path: str) -> None:
         # generate the answer so the cache holds the answer prompt, as it would in the chain
         text = model.invoke(msgs).content
         t = time.perf_counter()
-        cont.append(yes_probability(model, [*msgs, AIMessage(content=text), HumanMessage(content=FOLLOW_ON)], reuse_cache=True))
+        cont.append(
+            yes_probability(model, [*msgs, AIMessage(content=text), HumanMessage(content=FOLLOW_ON)], reuse_cache=True)
+        )
         t_cont.append(time.perf_counter() - t)
         labels.append(int(r["draft_correct"]))
         print(f"{r['id']} y={labels[-1]} fresh={fresh[-1]:.2f} continue={cont[-1]:.2f} | {draft[:70]}", flush=True)

@@ -6,7 +6,7 @@ Writes, from questions_dev.jsonl / paragraphs.jsonl / corpus/ of the source fold
   questions_test.jsonl  FIXED 200-question test subset (seed 20180601), stratified: 100 unanswerable + 100 answerable
   questions_dev.jsonl   400 OTHER questions (seed 7), 200 + 200, disjoint from the test subset: used for tuning only
   paragraphs.jsonl      the gold paragraphs of those 600 questions (the only paragraphs the scorer and metrics need)
-  (the official-format data JSON is built at eval time by qa_bot.squad.to_official)
+  (the official-format data JSON is built at eval time by qa_bot.evaluation.squad.to_official)
   corpus/               the 35 source articles, unchanged (the retrieval corpus)
   evaluate-v2.0.py, LICENSE.md, LICENSE.SQuAD-explorer.MIT   copied verbatim
 """
@@ -60,7 +60,9 @@ def main() -> None:
     (HERE / "corpus").chmod(0o755)  # the source folder is read-only
     for f in ("evaluate-v2.0.py", "LICENSE.md", "LICENSE.SQuAD-explorer.MIT"):
         shutil.copyfile(SRC / f, HERE / f)
-    print(f"test {len(test)} (impossible {sum(q['is_impossible'] for q in test)}), dev {len(dev)}, paragraphs {len(needed)}")
+    print(
+        f"test {len(test)} (impossible {sum(q['is_impossible'] for q in test)}), dev {len(dev)}, paragraphs {len(needed)}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@
 >>> a.text, a.citations[0].quote
 """
 
-from .answer import answer, get_bot, stream_answer
-from .config import Settings, get_settings
-from .ingest import ingest
-from .schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit, Stage
+from qa_bot.config import Settings, get_settings
+from qa_bot.ingestion.indexer import ingest
+from qa_bot.pipeline import answer, get_bot, stream_answer
+from qa_bot.schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit, Stage
 
 __all__ = [
     "Answer",

@@ -9,13 +9,13 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _EnvParseError
 
-from .schema import QABotError
-
-GeneratorName = Literal["auto", "local", "openai", "extractive"]
-ConcreteGenerator = Literal["local", "openai", "extractive"]
-EmbedderName = Literal["minilm", "openai"]
+from qa_bot import registry
+from qa_bot.schema import QABotError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Sent as the API key when only a base URL is configured: local OpenAI-compatible servers need no key, but the
+# openai client refuses to start without one.
+PLACEHOLDER_API_KEY = "not-needed"
 
 
 class Settings(BaseSettings):
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=50.0, gt=0, le=10_000, description="Files larger than this are rejected.")
 
     # --- embeddings ---
-    embedder: EmbedderName = Field(default="minilm", description="`minilm` (offline, packaged ONNX) or `openai`.")
+    embedder: str = Field(default="minilm", description="`minilm` (offline, packaged ONNX) or `openai`.")
     embed_batch_size: int = Field(
         default=8, ge=1, le=2048, description="Embedding batch size (8 is fastest on 2 cores)."
     )
@@ -76,12 +76,12 @@ class Settings(BaseSettings):
     )
 
     # --- generation ---
-    generator: GeneratorName = Field(
+    generator: str = Field(
         default="auto",
         description="`auto` = openai if OPENAI_API_KEY/OPENAI_BASE_URL set, else local if installed, else extractive.",
     )
     # NoDecode: the variable is a comma-separated list (`extractive,local`), not JSON.
-    allowed_generators: Annotated[list[ConcreteGenerator] | None, NoDecode] = Field(
+    allowed_generators: Annotated[list[str] | None, NoDecode] = Field(
         default=None,
         description="Generators web users may pick (comma-separated); default: the configured generator plus `extractive`.",
     )
@@ -146,6 +146,29 @@ class Settings(BaseSettings):
             return [n.strip() for n in value.split(",") if n.strip()] or None
         return value
 
+    # Names are checked against the registry, not a Literal here, so a new generator is one registry line.
+    @field_validator("generator")
+    @classmethod
+    def _known_generator(cls, value: str) -> str:
+        if value != "auto" and value not in registry.GENERATORS:
+            raise ValueError(f"unknown generator '{value[:40]}' (choose auto, {', '.join(registry.GENERATORS)})")
+        return value
+
+    @field_validator("allowed_generators")
+    @classmethod
+    def _known_generators(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if name not in registry.GENERATORS:
+                raise ValueError(f"unknown generator '{name[:40]}' (choose {', '.join(registry.GENERATORS)})")
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        if value not in registry.EMBEDDERS:
+            raise ValueError(f"unknown embedder '{value[:40]}' (choose {', '.join(registry.EMBEDDERS)})")
+        return value
+
     @property
     def bm25_dir(self) -> Path:
         """The BM25 side index lives beside the store it mirrors; a server-backed store gets its own folder."""
@@ -153,20 +176,13 @@ class Settings(BaseSettings):
         return self.store_dir / "bm25" / where / self.collection
 
     def resolved_generator(self) -> str:
-        if self.generator != "auto":
-            return self.generator
-        if self.openai_api_key is not None or self.openai_base_url:
-            return "openai"
-        from importlib.util import find_spec
-
-        return "local" if find_spec("llama_cpp") is not None else "extractive"
+        return self.generator if self.generator != "auto" else registry.auto_generator(self)
 
     def allowed(self) -> list[str]:
         """Generators the web app lets its users choose, the server's own choice first."""
         if self.allowed_generators:
             return list(dict.fromkeys(self.allowed_generators))
-        # Anything else could send the documents out on the operator's API key, or load a 1 GB model, on a user's click.
-        return list(dict.fromkeys([self.resolved_generator(), "extractive"]))
+        return list(dict.fromkeys([self.resolved_generator(), registry.ALWAYS_OFFERED]))
 
 
 class SettingsError(QABotError, ValueError):

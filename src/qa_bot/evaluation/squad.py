@@ -1,0 +1,101 @@
+"""SQuAD-style scoring (EM/F1), the official-format data file, the official scorer, and short-answer extraction.
+
+EM and F1 follow evaluate-v2.0.py exactly (lower case, no punctuation, no articles; an empty prediction is an
+abstention and scores 1 only against an unanswerable question), so our numbers and the official script's agree.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+from qa_bot.verify.answer_types import question_kind, short_answer  # noqa: F401  (re-exported: SQuAD predictions are short spans)
+from qa_bot.verify.citations import strip_markers
+
+_PUNCT = set(string.punctuation)
+
+
+def normalize(s: str) -> str:
+    """evaluate-v2.0.py's normalize_answer, verbatim in behaviour."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in _PUNCT)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def _tokens(s: str) -> list[str]:
+    return normalize(s).split() if s else []
+
+
+def exact(gold: str, pred: str) -> int:
+    return int(normalize(gold) == normalize(pred))
+
+
+def f1(gold: str, pred: str) -> float:
+    g, p = _tokens(gold), _tokens(pred)
+    if not g or not p:
+        return float(g == p)
+    same = sum((collections.Counter(g) & collections.Counter(p)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_em_f1(golds: list[str], pred: str) -> tuple[int, float]:
+    """Max over gold answers, as the official script does; no gold answers means unanswerable (gold = "")."""
+    golds = [g for g in golds if normalize(g)] or [""]
+    return max(exact(g, pred) for g in golds), max(f1(g, pred) for g in golds)
+
+
+def contains(golds: list[str], text: str) -> bool:
+    """Normalised containment: some gold answer occurs, as whole tokens, inside the text."""
+    hay = f" {normalize(strip_markers(text))} "
+    return any(normalize(g) and f" {normalize(g)} " in hay for g in golds)
+
+
+# --- the official scorer -----------------------------------------------------------------------------------------
+def to_official(questions: list[dict], paragraphs: dict[str, dict]) -> dict:
+    """The dev-v2.0.json layout evaluate-v2.0.py reads (data[].paragraphs[].qas[]), for a subset of questions."""
+    articles: dict[str, dict[str, dict]] = {}
+    for q in questions:
+        p = paragraphs[q["gold_paragraph_id"]]
+        para = articles.setdefault(p["doc_id"], {}).setdefault(p["paragraph_id"], {"context": p["text"], "qas": []})
+        para["qas"].append(
+            {
+                "id": q["id"],
+                "question": q["question"],
+                "is_impossible": bool(q["is_impossible"]),
+                "answers": [{"text": a, "answer_start": p["text"].find(a)} for a in q["answers"]],
+            }
+        )
+    return {
+        "version": "v2.0",
+        "data": [{"title": t, "paragraphs": list(ps.values())} for t, ps in sorted(articles.items())],
+    }
+
+
+def run_official(scorer: Path, data: dict, predictions: dict[str, str], out_dir: Path) -> dict:
+    """Write the data and predictions files, run evaluate-v2.0.py on them, return its JSON output."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_file, pred_file, eval_file = (
+        out_dir / "squad_data-v2.0.json",
+        out_dir / "squad_predictions.json",
+        out_dir / "squad_official.json",
+    )
+    data_file.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    pred_file.write_text(json.dumps(predictions, ensure_ascii=False, indent=1), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(scorer), str(data_file), str(pred_file), "--out-file", str(eval_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"evaluate-v2.0.py failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return json.loads(eval_file.read_text(encoding="utf-8"))

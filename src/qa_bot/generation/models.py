@@ -1,0 +1,494 @@
+"""LLM generators, chosen by configuration: ``local`` (llama.cpp in-process) or ``openai`` (any OpenAI-compatible server).
+
+Both are LangChain chat models, so the answer chain streams from either the same way. ``explain_error`` turns whatever
+a model call raised into one clear ``QABotError`` line that never contains the API key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ChatMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
+
+from qa_bot.config import PLACEHOLDER_API_KEY, Settings
+from qa_bot.generation.local_model import INSTALL_HINT, local_model_file
+from qa_bot.schema import QABotError
+
+log = logging.getLogger(__name__)
+
+OPENAI_DEFAULT_HOST = "api.openai.com"
+
+# --------------------------------------------------------------------------------------------------------------------
+# local: llama.cpp in this process
+# --------------------------------------------------------------------------------------------------------------------
+
+_LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _load_llama(path: str, threads: int, ctx: int) -> tuple[Any, threading.Lock]:
+    """One ``llama_cpp.Llama`` per (path, threads, ctx) per process, with the lock that guards its (unsafe) context."""
+    key = (path, threads, ctx)
+    with _LOAD_LOCK:
+        if key in _LLAMAS:
+            return _LLAMAS[key]
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
+        try:
+            llm = Llama(
+                model_path=path,
+                n_threads=threads,
+                n_threads_batch=threads,  # prompt processing too; llama-cpp-python defaults this to every core
+                n_ctx=ctx,
+                verbose=False,
+            )
+        except MemoryError as e:
+            raise QABotError(f"not enough memory to load the local model {path}") from e
+        except (ValueError, RuntimeError) as e:
+            raise QABotError(f"cannot load the local model {path}: not a GGUF file llama.cpp can read ({e})") from e
+        _LLAMAS[key] = (llm, threading.Lock())
+        return _LLAMAS[key]
+
+
+def unload_local_models() -> None:
+    """Free every cached llama.cpp model (tests and benchmarks; the next call reloads)."""
+    with _LOAD_LOCK:
+        for llm, lock in _LLAMAS.values():
+            with lock:
+                llm.close()
+        _LLAMAS.clear()
+
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+
+
+def _to_llama_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    out = []
+    for m in messages:
+        if isinstance(m, ChatMessage):
+            role = m.role
+        elif isinstance(m, (HumanMessage, AIMessage, SystemMessage)):
+            role = _ROLES[m.type]
+        else:
+            raise QABotError(f"the local generator cannot take a {m.type} message")
+        out.append({"role": role, "content": str(m.text)})
+    return out
+
+
+_PASSTHROUGH = ("temperature", "max_tokens", "top_p", "top_k", "seed", "repeat_penalty")
+
+
+class LocalChatModel(BaseChatModel):
+    """A chat model backed by ``llama_cpp.Llama.create_chat_completion`` with the GGUF's own chat template."""
+
+    model_path: str
+    n_threads: int = Field(default=2, ge=1)
+    n_ctx: int = Field(default=4096, ge=256)
+    temperature: float = 0.0
+    max_tokens: int = 300
+    deterministic: bool = True
+    """Re-evaluate the whole prompt on every call. llama.cpp otherwise reuses the KV cache of a shared prompt prefix,
+    and the different batching changes logits slightly, so greedy decoding of the same prompt can give different
+    text from call to call. Costs the prefix's prompt-processing time (~140 tok/s for Qwen 1.5B on 2 threads)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "qa-bot-llama-cpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_path": self.model_path,
+            "n_threads": self.n_threads,
+            "n_ctx": self.n_ctx,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "deterministic": self.deterministic,
+        }
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model_path).name
+
+    def llama(self) -> tuple[Any, threading.Lock]:
+        """The loaded ``Llama`` (cached per process) and its lock."""
+        return _load_llama(self.model_path, self.n_threads, self.n_ctx)
+
+    def _call_args(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        args: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        args.update({k: v for k, v in kwargs.items() if k in _PASSTHROUGH})
+        return {"messages": _to_llama_messages(messages), "stop": list(stop or []), **args}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        args = self._call_args(messages, stop, kwargs)
+        llm, lock = self.llama()
+        try:
+            with lock:
+                if self.deterministic:
+                    llm.reset()
+                resp = llm.create_chat_completion(**args, stream=False)
+        except Exception as e:
+            raise _llama_error(e, self.model_path) from e
+        choice = resp["choices"][0]
+        usage = resp.get("usage") or {}
+        msg = AIMessage(
+            content=choice["message"].get("content") or "",
+            response_metadata={"model_name": self.model_name, "finish_reason": choice.get("finish_reason")},
+            usage_metadata={
+                "input_tokens": usage.get("prompt_tokens", 0),
+                "output_tokens": usage.get("completion_tokens", 0),
+                "total_tokens": usage.get("total_tokens", 0),
+            },
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=msg, generation_info={"finish_reason": choice.get("finish_reason")})]
+        )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # langchain-core 1.7 calls on_llm_new_token itself for every chunk _stream yields, so we do not.
+        args = self._call_args(messages, stop, kwargs)
+        llm, lock = self.llama()
+        finish = None
+        with lock:  # held until the stream is exhausted or closed: one generation at a time per context
+            try:
+                if self.deterministic:
+                    llm.reset()
+                for part in llm.create_chat_completion(**args, stream=True):
+                    choice = part["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    text = choice.get("delta", {}).get("content")
+                    if text:
+                        yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+            except GeneratorExit:
+                raise
+            except Exception as e:
+                raise _llama_error(e, self.model_path) from e
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                chunk_position="last",
+                response_metadata={"model_name": self.model_name, "finish_reason": finish},
+            ),
+            generation_info={"finish_reason": finish},
+        )
+
+    def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
+        """P(yes) / (P(yes) + P(no)) for the first token of the reply, read from the logits of one forward pass.
+
+        ``reuse_cache``: keep the evaluated prefix this prompt shares with the previous call (a follow-on turn of the
+        conversation just generated), so only the new tokens are processed."""
+        import numpy as np
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm, lock = self.llama()
+        try:
+            with lock:
+                template = llm.metadata.get("tokenizer.chat_template")
+                if not template:
+                    raise QABotError(f"the local model {self.model_name} has no chat template")
+                vocab = llm._model  # noqa: SLF001 - the template needs the bos/eos token texts, as llama-cpp-python does
+                eos, bos = vocab.token_eos(), vocab.token_bos()
+                formatter = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=vocab.token_get_text(eos) if eos != -1 else "",
+                    bos_token=vocab.token_get_text(bos) if bos != -1 else "",
+                )
+                prompt = formatter(messages=_to_llama_messages(messages)).prompt
+                tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+                keep = 0
+                if reuse_cache:
+                    for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1]):
+                        if old != new:
+                            break
+                        keep += 1
+                llm.n_tokens = keep
+                llm.eval(tokens[keep:])
+                # Only the last position's logits are computed (logits_all=False): row 0 of the context's output.
+                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)  # noqa: SLF001
+        except QABotError:
+            raise
+        except Exception as e:
+            raise _llama_error(e, self.model_path) from e
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return _yes_share(lambda word: float(sum(probs[t] for t in _single_tokens(llm, word))))
+
+
+def _single_tokens(llm: Any, word: str) -> set[int]:
+    """Token ids that spell ``word`` (as first token of a reply) on their own."""
+    out = set()
+    for variant in (word, " " + word):
+        ids = llm.tokenize(variant.encode(), add_bos=False, special=False)
+        if len(ids) == 1:
+            out.add(ids[0])
+    return out
+
+
+def _yes_share(prob_of: Any) -> float:
+    yes = sum(prob_of(w) for w in ("yes", "Yes", "YES"))
+    no = sum(prob_of(w) for w in ("no", "No", "NO"))
+    return 0.5 if yes + no <= 0 else yes / (yes + no)
+
+
+def yes_probability(model: BaseChatModel, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
+    """The model's P(yes) for a yes/no question: from logits (local), from the first token's log-probabilities
+    (OpenAI-compatible servers that return them), else 1.0 / 0.0 / 0.5 from the reply text."""
+    import math
+
+    if isinstance(model, LocalChatModel):
+        return model.yes_probability(messages, reuse_cache)
+    try:
+        msg = model.bind(logprobs=True, top_logprobs=10, max_tokens=1).invoke(messages)
+    except Exception:
+        # A server that rejects logprobs: the plain reply still says yes or no.
+        msg = model.bind(max_tokens=2).invoke(messages)
+    content = ((msg.response_metadata or {}).get("logprobs") or {}).get("content") or []
+    if content and content[0].get("top_logprobs"):
+        table: dict[str, float] = {}
+        for entry in content[0]["top_logprobs"]:
+            word = str(entry.get("token", "")).strip()
+            table[word] = table.get(word, 0.0) + math.exp(float(entry.get("logprob", -100.0)))
+        return _yes_share(lambda w: table.get(w, 0.0))
+    reply = str(msg.content).strip().lower()
+    return 1.0 if reply.startswith("yes") else 0.0 if reply.startswith("no") else 0.5
+
+
+_CTX_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+
+def _llama_error(e: BaseException, model_path: str) -> QABotError:
+    if isinstance(e, QABotError):
+        return e
+    m = _CTX_OVERFLOW.search(str(e))
+    if m:
+        return QABotError(
+            f"the prompt ({m.group(1)} tokens) does not fit the local model's context window ({m.group(2)} tokens): "
+            "raise QA_BOT_LOCAL_CTX or lower QA_BOT_TOP_K"
+        )
+    if isinstance(e, MemoryError):
+        return QABotError("the local model ran out of memory")
+    return QABotError(f"the local model ({Path(model_path).name}) failed: {_one_line(str(e)) or type(e).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# openai: any OpenAI-compatible server
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _is_openai_host(base_url: str | None) -> bool:
+    return not base_url or (urlsplit(base_url).hostname or "").endswith(OPENAI_DEFAULT_HOST)
+
+
+def openai_chat_model(settings: Settings) -> BaseChatModel:
+    """The ``openai`` generator: any OpenAI-compatible chat server (``OPENAI_BASE_URL``) or api.openai.com."""
+    from langchain_openai import ChatOpenAI
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key is not None else None
+    if not key and not settings.openai_base_url:
+        raise QABotError(
+            "the openai generator needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server)"
+        )
+    extra_body = None
+    if not _is_openai_host(settings.openai_base_url):
+        # langchain-openai sends the limit as `max_completion_tokens`, which llama.cpp's server (and some other
+        # compatible servers) ignore; repeat it under the old name. api.openai.com gets only the new name, since
+        # reasoning models there reject `max_tokens`.
+        extra_body = {"max_tokens": settings.max_tokens}
+    return ChatOpenAI(
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        api_key=key or PLACEHOLDER_API_KEY,
+        timeout=settings.request_timeout,
+        max_retries=settings.max_retries,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,  # sent as max_completion_tokens
+        extra_body=extra_body,
+    )
+
+
+def local_chat_model(settings: Settings) -> BaseChatModel:
+    """The ``local`` generator: the packaged (or configured) GGUF model in this process."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError as e:
+        raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
+    return LocalChatModel(
+        model_path=str(local_model_file(settings)),
+        n_threads=settings.local_threads,
+        n_ctx=settings.local_ctx,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+    )
+
+
+def get_chat_model(settings: Settings, name: str) -> BaseChatModel:
+    """The chat model of generator ``name``, built by the implementation the registry names."""
+    from qa_bot import registry
+
+    return registry.generator(name).build(settings)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def display_url(settings: Settings) -> str:
+    """The server address for messages: no user:password part, no query string."""
+    if not settings.openai_base_url:
+        return OPENAI_DEFAULT_HOST
+    parts = urlsplit(settings.openai_base_url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", "")) or settings.openai_base_url
+
+
+_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-*.]{6,}|Bearer\s+\S+)")
+
+
+def _scrub(text: str, settings: Settings) -> str:
+    if settings.openai_api_key is not None:
+        secret = settings.openai_api_key.get_secret_value()
+        if secret:
+            text = text.replace(secret, "***")
+    if settings.openai_base_url and "@" in settings.openai_base_url:
+        text = text.replace(settings.openai_base_url, display_url(settings))
+    return _KEYLIKE.sub("***", text)
+
+
+def _one_line(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _server_message(e: Exception) -> str:
+    """The human part of an error response (``{"error": {"message": ...}}`` or ``{"message": ...}`` or raw)."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    msg = getattr(e, "message", None) or str(e)
+    return re.sub(r"^Error code: \d+ - ", "", msg)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = []
+    for mod in ("httpx", "httpx2"):  # openai>=3 is built on httpx2, langchain-openai still imports httpx
+        try:
+            m = __import__(mod)
+            found.append(m.TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def _raised_in_llama_cpp(e: BaseException) -> bool:
+    return any("llama_cpp" in (frame.filename or "") for frame in traceback.extract_tb(e.__traceback__))
+
+
+def explain_error(e: Exception, settings: Settings) -> QABotError:
+    """One clear line for a failed model call. Never contains the API key."""
+    err = _explain(e, settings)
+    err = QABotError(_scrub(str(err), settings))
+    log.debug("model call failed (%s): %s", type(e).__name__, err)
+    return err
+
+
+def fails_every_request(e: BaseException) -> bool:
+    """Whether every later request to the same server would fail the same way: a rejected key, no access, a wrong
+    URL, an unreachable server. A batch job stops at the first such error instead of failing item after item."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - a core dependency
+        return False
+    persistent = (
+        openai.AuthenticationError,
+        openai.PermissionDeniedError,
+        openai.NotFoundError,
+        openai.APIConnectionError,
+    )
+    return isinstance(e, persistent + _transport_errors())
+
+
+def _explain(e: Exception, settings: Settings) -> QABotError:
+    if isinstance(e, QABotError):
+        return e
+    url = display_url(settings)
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - a core dependency
+        openai = None  # type: ignore[assignment]
+
+    if openai is not None:
+        if isinstance(e, openai.AuthenticationError):
+            hint = "check OPENAI_API_KEY" if settings.openai_api_key is not None else "set OPENAI_API_KEY"
+            return QABotError(f"the API key was rejected (401) by {url}: {hint}")
+        if isinstance(e, openai.PermissionDeniedError):
+            return QABotError(
+                f"access denied (403) by {url}: the API key may not have access to model '{settings.openai_model}'"
+            )
+        if isinstance(e, openai.APITimeoutError):
+            return QABotError(
+                f"the model server at {url} did not answer within {settings.request_timeout:g} s (raise QA_BOT_REQUEST_TIMEOUT or try again)"
+            )
+        if isinstance(e, openai.APIConnectionError):
+            return QABotError(f"cannot reach the model server at {url}: is it running?")
+        if isinstance(e, openai.NotFoundError):
+            return QABotError(
+                f"the model server at {url} answered 404 Not Found: check the model name ('{settings.openai_model}') and the base URL"
+            )
+        if isinstance(e, openai.RateLimitError):
+            return QABotError(
+                f"rate limit or quota exceeded (429) at {url}: wait and try again, or check your plan's quota"
+            )
+        if isinstance(e, openai.BadRequestError):
+            return QABotError(f"the model server at {url} rejected the request (400): {_one_line(_server_message(e))}")
+        if isinstance(e, openai.InternalServerError):
+            return QABotError(f"the model server at {url} failed ({e.status_code}): try again later")
+        if isinstance(e, openai.APIStatusError):
+            return QABotError(f"the model server at {url} answered {e.status_code}: {_one_line(_server_message(e))}")
+        if isinstance(e, openai.OpenAIError):
+            return QABotError(f"the openai client failed: {_one_line(str(e))}")
+
+    transport = _transport_errors()
+    if transport and isinstance(e, transport):
+        if "Timeout" in type(e).__name__:
+            return QABotError(f"the model server at {url} did not answer within {settings.request_timeout:g} s")
+        if "Connect" in type(e).__name__:
+            return QABotError(f"cannot reach the model server at {url}: is it running?")
+        return QABotError(
+            f"lost the connection to the model server at {url} ({type(e).__name__}): is it still running?"
+        )
+
+    if _raised_in_llama_cpp(e) or isinstance(e, MemoryError):
+        return _llama_error(e, str(settings.local_model_path or "local model"))
+    return QABotError(f"the generator failed: {type(e).__name__}: {_one_line(str(e))}")

@@ -1,0 +1,352 @@
+"""The answer chain: condense follow-up -> retrieve -> generate -> verify citations. Public API: ``answer``, ``stream_answer``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from langchain_core.output_parsers import StrOutputParser
+
+from qa_bot import registry
+from qa_bot.apps.inputs import check_top_k, normalise_history
+from qa_bot.config import Settings, get_settings
+from qa_bot.generation.extractive import compose
+from qa_bot.generation.prompts import (
+    answer_prompt,
+    as_data,
+    check_prompt,
+    condense_prompt,
+    data_hits,
+    defang,
+    format_evidence,
+    format_history,
+    format_passages,
+    legacy_answer_prompt,
+)
+from qa_bot.retrieval.evidence import ScoredSentence, score_sentences, select_evidence
+from qa_bot.retrieval.hybrid import Retriever
+from qa_bot.schema import Answer, QABotError, SearchHit, Stage
+from qa_bot.verify.abstain import Calibrator, compute_signals
+from qa_bot.verify.citations import REFUSAL_TEXT, is_refusal, strip_markers, verify
+
+# Earlier turns: (question, answer) pairs or OpenAI-style {"role": ..., "content": ...} messages (inputs.normalise_history).
+History = Sequence[tuple[str, str]] | Sequence[Mapping[str, Any]]
+
+# Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
+EXTRACTIVE_MIN_SCORE = 0.45
+_READS_AS_QUESTION = re.compile(
+    r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b",
+    re.I,
+)
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I
+)
+
+
+class Bot:
+    """Everything expensive (embedder, store handle, BM25 mirror, loaded models) is built once and reused."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.retriever = Retriever(settings)
+        self._models: dict[str, object] = {}
+        self.calibrator = Calibrator.load(settings.abstain_model)
+        self._lock = threading.Lock()
+
+    def model(self, name: str):
+        with self._lock:
+            if name not in self._models:
+                from qa_bot.generation.models import get_chat_model
+
+                self._models[name] = get_chat_model(self.settings, name)
+            return self._models[name]
+
+    # --- stages ------------------------------------------------------------------------------------------------
+    def condense(self, question: str, history: History, generator: str) -> str:
+        history = list(history)[-self.settings.history_turns :] if self.settings.history_turns else []
+        if not history:
+            return question
+        if not registry.generator(generator).uses_model:
+            # No model to rewrite with: a question that leans on context borrows the previous question's words.
+            if _FOLLOW_UP.search(question) or len(question.split()) <= 4:
+                return f"{question} (follow-up to: {history[-1][0]})"
+            return question
+        chain = condense_prompt | self.model(generator) | StrOutputParser()
+        rewritten = chain.invoke({"history": format_history(history), "question": defang(question)}).strip()
+        rewritten = rewritten.split("\n")[0].strip().strip('"').strip()
+        # A rewrite that lost the question (empty, or an answer instead) is worse than none.
+        if not 3 <= len(rewritten) <= 3 * len(question) + 200 or not _READS_AS_QUESTION.search(rewritten):
+            # The model answered instead of rewriting: the previous question gives the context instead.
+            return f"{history[-1][0]} {question}"
+        return drop_given_answer(question, rewritten)
+
+    def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
+        return self.retriever.search(query, top_k or self.settings.top_k)
+
+    def relevant(self, hits: list[SearchHit]) -> bool:
+        best = max((h.dense or 0.0 for h in hits), default=0.0)
+        return best >= self.settings.min_relevance
+
+    # --- the chain ---------------------------------------------------------------------------------------------
+    def run(
+        self,
+        question: str,
+        history: History = (),
+        generator: str | None = None,
+        top_k: int | None = None,
+        stages: bool = False,
+    ) -> Iterator[str | Answer | Stage]:
+        """Text deltas, then the final ``Answer``; with ``stages``, a ``Stage`` too as each step starts (retrieve: when done)."""
+        question = _check_question(question, self.settings)
+        history, top_k = normalise_history(history), check_top_k(top_k)
+        gen = generator or self.settings.resolved_generator()
+        spec = registry.generator(gen)  # an unknown name fails here, before any work
+        ans = Answer(question=question, text="", generator=gen)
+        t = time.perf_counter()
+        try:
+            if stages and history and self.settings.history_turns:
+                yield Stage("condense", "Rewriting the follow-up as a standalone question")
+            ans.standalone_question = self.condense(question, history, gen)
+            ans.timings["condense"] = _lap(t)
+
+            t = time.perf_counter()
+            hits = self.retrieve(ans.standalone_question, top_k)
+            ans.hits = hits
+            ans.timings["retrieve"] = _lap(t)
+            if stages:
+                n_docs = len({h.chunk.doc_id for h in hits})
+                yield Stage(
+                    "retrieve", f"Found {_plural(len(hits), 'passage')} in {_plural(n_docs, 'document')}", list(hits)
+                )
+
+            t = time.perf_counter()
+            raw = ""
+            scored: list[ScoredSentence] = []
+            if not hits or not self.relevant(hits):
+                raw = REFUSAL_TEXT
+            else:
+                readable = data_hits(hits)
+                if stages:
+                    yield Stage("generate", f"Writing the answer ({gen} generator)")
+                scored = score_sentences(ans.standalone_question, readable, self.retriever.embeddings)
+                if not spec.uses_model:
+                    raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
+                    yield raw
+                else:
+                    prompt, inputs = self.prompt_inputs(ans.standalone_question, readable, scored)
+                    chain = prompt | self.model(gen) | StrOutputParser()
+                    for delta in chain.stream(inputs):
+                        raw += delta
+                        yield delta
+            ans.timings["generate"] = _lap(t)
+
+            t = time.perf_counter()
+            if stages:
+                yield Stage("verify", "Checking the citations against the passages")
+            self.decide(ans, raw, hits, scored, gen)
+            ans.timings["verify"] = _lap(t)
+        except QABotError:
+            raise
+        except Exception as e:
+            from qa_bot.generation.models import explain_error
+
+            raise explain_error(e, self.settings) from e
+        yield ans
+
+    def prompt_inputs(self, question: str, hits: list[SearchHit], scored: list[ScoredSentence]):
+        """The answer prompt and its inputs."""
+        s = self.settings
+        if s.answer_prompt == "legacy":
+            return legacy_answer_prompt, {"passages": format_passages(hits), "question": defang(question)}
+        evidence = hits
+        if s.evidence == "sentences":
+            evidence = (
+                select_evidence(
+                    scored,
+                    hits,
+                    max_items=s.evidence_max_items,
+                    max_chars=s.evidence_max_chars,
+                    window=s.evidence_window,
+                )
+                or hits
+            )
+        return answer_prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
+
+    def decide(self, ans: Answer, raw: str, hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
+        """Attribute the raw answer to the retrieved passages, then answer or abstain."""
+        if is_refusal(raw):
+            ans.text, ans.refused = REFUSAL_TEXT, True
+            return
+        question = ans.standalone_question
+        # Attribution reads the whole retrieved passages, not only the windows the model saw: a claim may rest on a
+        # sentence just outside a window. Each citation's quote is still the exact supporting sentence(s).
+        checked = verify(raw, hits, question=question)
+        if checked.supported_sentences == 0:
+            # Nothing the model said is backed by the evidence: it answered from its own knowledge, or guessed.
+            ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
+            return
+        ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
+        if not registry.generator(gen).uses_model or self.settings.answer_prompt == "legacy":
+            return
+        cited = [c.quote for c in ans.citations]
+        p_yes = (
+            self.self_check(question, " ".join(cited), strip_markers(ans.text), gen)
+            if self.settings.self_check
+            else 0.5
+        )
+        signals = compute_signals(
+            question,
+            ans.text,
+            cited,
+            [h.chunk.text for h in hits],
+            self_check=p_yes,
+            support=sum(c.support for c in ans.citations) / len(ans.citations),
+            retrieval=max((h.dense or 0.0 for h in hits), default=0.0),
+            evidence_score=scored[0].score if scored else 0.0,
+        )
+        ans.signals = asdict(signals)
+        ans.draft = ans.text
+        ans.confidence = round(self.calibrator.probability(signals), 4)
+        threshold = (
+            self.settings.abstain_threshold
+            if self.settings.abstain_threshold is not None
+            else self.calibrator.threshold
+        )
+        if self.settings.abstain == "calibrated" and ans.confidence < threshold:
+            ans.text, ans.refused, ans.citations = REFUSAL_TEXT, True, []
+
+    def self_check(self, question: str, evidence: str, answer_text: str, gen: str) -> float:
+        from qa_bot.generation.models import yes_probability
+
+        messages = check_prompt.format_messages(
+            evidence=as_data(evidence), question=defang(question), answer=defang(answer_text)
+        )
+        return yes_probability(self.model(gen), messages)
+
+
+# When/how-many follow-ups are the ones a rewrite tends to answer itself ("When will they do that?" -> "When will
+# they hold exercises by the end of the year?"): a time or a quantity the user did not write is cut from the rewrite.
+_TIME_PHRASE = re.compile(
+    r",?\s*\b(?:by|before|until|at|in|on|during|from|since|after)?\s*(?:the\s+)?(?:end|beginning|start|middle|spring|summer|autumn|fall|winter)"
+    r"\s+of\s+(?:the\s+)?(?:year|month|week|decade|century|\d{4})\b"
+    r"|,?\s*\b(?:by|before|until|in|on|during|since|after)?\s*(?:next|this|last|early|late)\s+(?:year|month|week|spring|summer|autumn|fall|winter)\b",
+    re.I,
+)
+
+
+def drop_given_answer(question: str, rewritten: str) -> str:
+    """``rewritten`` without the time or quantity that a when / how-many follow-up asks for, if the user did not write it."""
+    from qa_bot.verify.answer_types import _DATE, _NUM, question_kind
+
+    kind = question_kind(question)
+    if kind not in ("date", "number"):
+        return rewritten
+    asked = question.lower()
+    patterns = (
+        [_TIME_PHRASE, re.compile(_DATE)] if kind == "date" else [re.compile(r"(?<![\w-])" + _NUM + r"(?![\w-])")]
+    )
+    out = rewritten
+    for pat in patterns:
+        out = pat.sub(lambda m: m.group() if m.group().strip(" ,").lower() in asked else "", out)
+    out = re.sub(r"\s+([?.,])", r"\1", " ".join(out.split()))
+    return out if len(out) >= 3 else rewritten
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _lap(t: float) -> float:
+    return round(time.perf_counter() - t, 4)
+
+
+def _check_question(question: str, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise QABotError("the question must be text")
+    q = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
+    if not q:
+        raise QABotError("the question is empty: type a question about the documents")
+    if len(q) > settings.max_question_chars:
+        raise QABotError(
+            f"the question is {len(q):,} characters long; the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
+        )
+    return q
+
+
+_BOTS: dict[str, Bot] = {}
+_BOTS_LOCK = threading.Lock()
+_MAX_BOTS = 8
+
+
+def get_bot(settings: Settings | None = None) -> Bot:
+    """One ``Bot`` per distinct configuration, reused across calls (model loading is the expensive part)."""
+    settings = settings or get_settings()
+    secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    # model_dump_json masks secrets, so the key's digest is added: a changed key must not reuse a client with the old one.
+    key = settings.model_dump_json() + hashlib.sha256(secret.encode()).hexdigest()
+    with _BOTS_LOCK:
+        if key not in _BOTS:
+            if len(_BOTS) >= _MAX_BOTS:
+                _BOTS.pop(next(iter(_BOTS)))
+            _BOTS[key] = Bot(settings)
+        return _BOTS[key]
+
+
+def clear_bots() -> None:
+    """Forget cached bots (they hold their store open): for callers that delete a store they answered from."""
+    with _BOTS_LOCK:
+        _BOTS.clear()
+
+
+def stream_answer(
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
+    stages: bool = False,
+) -> Iterator[str | Answer | Stage]:
+    """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ).
+
+    With ``stages=True`` a ``Stage`` is yielded as each step of the chain starts, so a user sees progress at once."""
+    yield from get_bot(settings).run(question, history or (), generator, top_k, stages)
+
+
+def timed_answer(
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
+) -> tuple[Answer, float]:
+    """The final ``Answer`` and the seconds until the first streamed text arrived (what a chat user waits for)."""
+    t, first, final = time.perf_counter(), None, None
+    for item in stream_answer(question, history, settings=settings, generator=generator, top_k=top_k):
+        if first is None:
+            first = time.perf_counter() - t
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None and first is not None
+    return final, first
+
+
+def answer(
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
+) -> Answer:
+    """Answer ``question`` from the indexed documents, with verified citations.
+
+    ``history``: earlier turns, as (question, answer) pairs or ``{"role": "user"|"assistant", "content": ...}`` messages;
+    ``top_k``: passages to retrieve (1-50; default QA_BOT_TOP_K)."""
+    return timed_answer(question, history, settings=settings, generator=generator, top_k=top_k)[0]

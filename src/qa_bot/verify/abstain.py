@@ -1,0 +1,162 @@
+"""The calibrated decision to answer or abstain.
+
+The model is never asked whether it can answer (asked in the answer prompt, it refused answerable questions and still
+answered unanswerable ones). Instead, once it has answered, a few signals about that answer are combined by a logistic
+model fitted on dev data only (``eval/fit_abstention.py`` writes ``abstention.json``) into P(answer is correct); below
+the fitted threshold the bot says "The documents don't say."
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from qa_bot.retrieval.evidence import QUESTION_FORM
+from qa_bot.schema import QABotError
+from qa_bot.text import DEMONYMS, STOPWORDS, content_tokens, key_terms, passage_terms
+from qa_bot.verify.answer_types import _DATE, _MONTH, _NUM, _NUM_WORDS, question_kind
+from qa_bot.verify.citations import strip_markers
+
+
+@dataclass
+class Signals:
+    """What is known about one answer when the decision is made; every value is in [0, 1]."""
+
+    self_check: float  # the model's P(yes) that the cited evidence shows the answer answers the question
+    support: float  # mean lexical support of the answer's sentences by their cited evidence
+    type_match: float  # 1 when the answer contains what the question asks for (a number for "how many", ...)
+    question_coverage: float  # share of the question's content words found in the cited evidence
+    premise: float  # 1 when every number and name of the question occurs in the evidence (0: a false premise?)
+    retrieval: float  # best cosine similarity of a retrieved passage to the question
+    evidence_score: float  # best evidence sentence's relevance score
+
+    def vector(self) -> list[float]:
+        return [float(v) for v in asdict(self).values()]
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return list(cls.__dataclass_fields__)
+
+
+def compute_signals(
+    question: str,
+    answer_text: str,
+    cited_evidence: list[str],
+    all_evidence: list[str],
+    *,
+    self_check: float,
+    support: float,
+    retrieval: float,
+    evidence_score: float,
+) -> Signals:
+    type_match = answer_type_match(question, answer_text)
+    q_tokens = set(content_tokens(question)) - QUESTION_FORM
+    cited = set().union(*(passage_terms(t) for t in cited_evidence)) if cited_evidence else set()
+    coverage = len(q_tokens & cited) / len(q_tokens) if q_tokens else 1.0
+    everything = set().union(*(passage_terms(t) for t in all_evidence)) if all_evidence else set()
+    keys = key_terms(question)
+    premise = float(all(k in everything for k in keys))
+    return Signals(
+        self_check=_unit(self_check),
+        support=_unit(support),
+        type_match=type_match,
+        question_coverage=_unit(coverage),
+        premise=premise,
+        retrieval=_unit(retrieval),
+        evidence_score=_unit(evidence_score),
+    )
+
+
+def confidence_words(p: float) -> str:
+    """The calibrated P(correct) in plain words for people (the numbers stay in the Answer)."""
+    if p >= 0.85:
+        return f"high confidence ({p:.0%} likely correct)"
+    if p >= 0.6:
+        return f"medium confidence ({p:.0%} likely correct)"
+    return f"low confidence ({p:.0%} likely correct)"
+
+
+_NUMBER = re.compile(rf"(?<![\w-]){_NUM}(?![\w-])|{_NUM_WORDS}|\b(?:a|one) (?:few|couple|dozen|pair)\b", re.I)
+_TIME = re.compile(
+    rf"{_DATE}|\b{_MONTH}\b|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|"
+    r"spring|summer|autumn|fall|winter|year|month|week|day|decade|century|era|period|morning|evening|night|"
+    r"before|after|during|since|until|ago)s?\b",
+    re.I,
+)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*")
+
+
+def answer_type_match(question: str, answer_text: str) -> float:
+    """1.0 when the answer holds what the question asks for: a number for "how many", a date or time word for "when", a
+    name (a capitalised word that is not a nationality) for "who" and "where"; 1.0 for other questions."""
+    claim = strip_markers(answer_text)
+    kind = question_kind(question)
+    if kind == "number":
+        return float(bool(_NUMBER.search(claim)))
+    if kind == "date":
+        return float(bool(_TIME.search(claim)))
+    if kind in ("name", "place"):
+        names = [w.lower().rstrip(".'’s") for w in _CAPITALISED.findall(claim)]
+        return float(any(w not in STOPWORDS and w not in DEMONYMS for w in names))
+    return 1.0
+
+
+def _unit(x: float) -> float:
+    return 0.0 if x != x else min(1.0, max(0.0, float(x)))  # NaN -> 0
+
+
+@dataclass
+class Calibrator:
+    """Logistic model over ``Signals``: P(correct) = sigmoid(bias + weights . signals); answer when >= threshold."""
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+    fitted_on: str = ""
+
+    def probability(self, signals: Signals) -> float:
+        z = self.bias + sum(self.weights.get(n, 0.0) * v for n, v in zip(Signals.names(), signals.vector()))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Calibrator:
+        try:
+            raw = path.read_text() if path else resources.files("qa_bot").joinpath("data/abstention.json").read_text()
+            data = json.loads(raw)
+            return cls(
+                weights={k: float(v) for k, v in data["weights"].items()},
+                bias=float(data["bias"]),
+                threshold=float(data["threshold"]),
+                fitted_on=str(data.get("fitted_on", "")),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise QABotError(f"cannot read the abstention model {path or 'qa_bot/data/abstention.json'}: {e}") from e
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def fit_logistic(
+    x: list[list[float]], y: list[int], l2: float = 1.0, iterations: int = 50
+) -> tuple[list[float], float]:
+    """Weights and bias of an L2-regularised logistic regression (Newton's method; the bias is not penalised)."""
+    import numpy as np
+
+    X = np.hstack([np.asarray(x, dtype=float), np.ones((len(x), 1))])
+    t = np.asarray(y, dtype=float)
+    w = np.zeros(X.shape[1])
+    reg = np.eye(X.shape[1]) * l2
+    reg[-1, -1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -50, 50)))
+        grad = X.T @ (p - t) + reg @ w
+        hess = X.T @ (X * (p * (1 - p))[:, None]) + reg + 1e-9 * np.eye(X.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return [float(v) for v in w[:-1]], float(w[-1])
