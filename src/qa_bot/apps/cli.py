@@ -12,8 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from qa_bot import registry
-from qa_bot.config import PROJECT_ROOT, Settings, get_settings
-from qa_bot.schema import QABotError, answer_to_dict
+from qa_bot.answer_format import answer_to_dict
+from qa_bot.config import Settings, get_settings
+from qa_bot.schema import QABotError
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -54,7 +55,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa_bot.ingestion.indexer import ingest
 
     settings = _settings(args)
-    paths = args.paths or [PROJECT_ROOT / "seeds"]
+    if not args.paths and settings.seeds_dir is None:
+        raise QABotError("no documents given: qa-bot ingest PATH (no seeds/ folder to default to outside a checkout)")
+    paths = args.paths or [settings.seeds_dir]
     bar = None
 
     def progress(done: int, total: int, name: str) -> None:
@@ -310,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     fp.set_defaults(func=cmd_feedback_export)
 
     p = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
-    p.add_argument("--host", help="interface to listen on (GRADIO_SERVER_NAME; default 127.0.0.1)")
+    p.add_argument(
+        "--host", help="interface to listen on (QA_BOT_SERVER_HOST or GRADIO_SERVER_NAME; default 127.0.0.1)"
+    )
     p.add_argument("--port", type=int, help="port (GRADIO_SERVER_PORT; default 7860)")
     p.add_argument(
         "--share",
