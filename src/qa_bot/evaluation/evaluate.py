@@ -534,19 +534,20 @@ def write_outputs(run: EvalRun, out_dir: Path) -> dict[str, Path]:
     from qa_bot.evaluation.report import write_chart, write_markdown, write_reliability
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md", "chart": out_dir / "metrics.png"}
+    paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md"}
     paths["json"].write_text(json.dumps(run.to_dict(), indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     write_markdown(run, paths["markdown"])
-    write_chart(run, paths["chart"])
+    chart, reliability = out_dir / "metrics.png", out_dir / "reliability.png"
+    if write_chart(run, chart):  # plots only with the `eval` extra (matplotlib)
+        paths["chart"] = chart
     judged = [r for r in run.results if r.get("confidence") is not None]
-    if judged:
-        paths["reliability"] = out_dir / "reliability.png"
-        write_reliability(
-            [r["confidence"] for r in judged],
-            [int(r["draft_correct"]) for r in judged],
-            paths["reliability"],
-            f"{run.questions.name}: confidence vs correct draft (n={len(judged)})",
-        )
+    if judged and write_reliability(
+        [r["confidence"] for r in judged],
+        [int(r["draft_correct"]) for r in judged],
+        reliability,
+        f"{run.questions.name}: confidence vs correct draft (n={len(judged)})",
+    ):
+        paths["reliability"] = reliability
     return paths
 
 
@@ -563,7 +564,7 @@ def cli_eval(args, settings: Settings) -> int:
         TimeRemainingColumn,
     )
 
-    from qa_bot.evaluation.report import console_table
+    from qa_bot.evaluation.report import PLOTS_SKIPPED, console_table
 
     console, err = Console(), Console(stderr=True)
     qs = load_questions(args.questions)
@@ -612,6 +613,8 @@ def cli_eval(args, settings: Settings) -> int:
     paths = write_outputs(run, out_dir)
     console.print(console_table(run))
     console.print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
+    if "chart" not in paths:
+        err.print(PLOTS_SKIPPED, highlight=False, markup=False)
     if args.thresholds:
         spec = json.loads(Path(args.thresholds).read_text(encoding="utf-8"))
         failures = check_thresholds(run.metrics, spec)

@@ -196,12 +196,26 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_chart(run: EvalRun, path: Path) -> None:
-    import matplotlib
+PLOTS_SKIPPED = 'plots skipped: matplotlib is not installed (pip install "qa-bot[eval]")'
 
+
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only; None without the ``eval`` extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def write_chart(run: EvalRun, path: Path) -> bool:
+    """The metrics and latency chart; False (nothing written) without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return False
     m = run.metrics
     keys = [
         ("answer_correctness", "answer correctness"),
@@ -242,6 +256,7 @@ def write_chart(run: EvalRun, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tuple[float, float, int]]:
@@ -255,13 +270,12 @@ def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tup
     return out
 
 
-def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) -> None:
-    """Reliability diagram: predicted P(correct) against the observed share of correct answers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) -> bool:
+    """Reliability diagram: predicted P(correct) against the observed share of correct answers; False without
+    matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return False
     rows = reliability_bins(ps, ys)
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
@@ -278,3 +292,4 @@ def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
