@@ -60,6 +60,11 @@ def _eval_results_dir() -> Path:
 PLACEHOLDER_API_KEY = "not-needed"
 
 
+def _share(default: float, description: str):
+    """A setting that is a share or a weight, 0 to 1."""
+    return Field(default=default, ge=0.0, le=1.0, description=description)
+
+
 class Settings(BaseSettings):
     # allow_inf_nan=False: `nan` slips through every ge/le bound (all comparisons are false) and `inf` through one-sided ones.
     # populate_by_name: Settings(server_host=...) works although the variable also has another name (GRADIO_SERVER_NAME).
@@ -178,32 +183,20 @@ class Settings(BaseSettings):
         default=1, ge=0, le=5, description="Neighbour sentences on each side of an evidence sentence."
     )
     # Values tuned on the evaluation sets (eval/seeds_questions.jsonl, SQuAD dev questions): change them with an eval.
-    evidence_lexical_weight: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=1.0,
-        description="A sentence's relevance score puts this weight on question-word coverage, the rest on cosine.",
+    evidence_lexical_weight: float = _share(
+        0.5, "A sentence's relevance score puts this weight on question-word coverage, the rest on cosine."
     )
-    evidence_second_doc_ratio: float = Field(
-        default=0.75,
-        ge=0.0,
-        le=1.0,
-        description="Another document's best sentence joins the evidence when it scores this share of the best one.",
+    evidence_second_doc_ratio: float = _share(
+        0.75, "Another document's best sentence joins the evidence when it scores this share of the best one."
     )
-    extractive_min_score: float = Field(
-        default=0.45,
-        ge=0.0,
-        le=1.0,
-        description="The extractive generator refuses when the best sentence's relevance score is below this.",
+    extractive_min_score: float = _share(
+        0.45, "The extractive generator refuses when the best sentence's relevance score is below this."
     )
     extractive_max_sentences: int = Field(
         default=2, ge=1, le=10, description="Sentences in an extractive answer at most."
     )
-    extractive_next_sentence_ratio: float = Field(
-        default=0.85,
-        ge=0.0,
-        le=1.0,
-        description="A further sentence joins an extractive answer when it scores this share of the best one.",
+    extractive_next_sentence_ratio: float = _share(
+        0.85, "A further sentence joins an extractive answer when it scores this share of the best one."
     )
     support_threshold: float = Field(
         default=0.6,

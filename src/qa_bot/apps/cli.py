@@ -29,6 +29,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to retrieve (QA_BOT_TOP_K)")
 
 
+def _generator_options(p: argparse.ArgumentParser, what: str = "answer generator") -> None:
+    p.add_argument("-g", "--generator", choices=["auto", *registry.GENERATORS], help=f"{what} (QA_BOT_GENERATOR)")
+    p.add_argument(
+        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
+    )
+
+
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     keys = (
         "store_dir",
@@ -276,15 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with cited sources (no question: interactive chat)")
     p.add_argument("question", nargs="?", help="the question; omit for an interactive session with follow-ups")
-    p.add_argument(
-        "-g",
-        "--generator",
-        choices=["auto", *registry.GENERATORS],
-        help="answer generator (QA_BOT_GENERATOR)",
-    )
-    p.add_argument(
-        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
-    )
+    _generator_options(p)
     p.add_argument("--stream", action="store_true", help="print the raw answer to stderr as it is generated")
     p.add_argument(
         "--json",
@@ -323,15 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also open a public *.gradio.live link (off by default: never shared unless asked)",
     )
     p.add_argument("--no-seed", action="store_true", help="don't index the bundled seeds/ when the store is empty")
-    p.add_argument(
-        "-g",
-        "--generator",
-        choices=["auto", *registry.GENERATORS],
-        help="default answer generator (QA_BOT_GENERATOR)",
-    )
-    p.add_argument(
-        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
-    )
+    _generator_options(p, "default answer generator")
     _common(p)
     p.set_defaults(func=cmd_serve)
 
@@ -348,23 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="documents indexed into a fresh temporary store (default: seeds/, or corpus/ beside SQuAD questions)",
     )
-    p.add_argument(
-        "-g",
-        "--generator",
-        choices=["auto", *registry.GENERATORS],
-        help="answer generator (QA_BOT_GENERATOR)",
-    )
+    _generator_options(p)
     p.add_argument("--limit", type=int, help="only the first N questions")
-    p.add_argument("--out", type=Path, help="output folder (default: eval/results/<name>-<generator>/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: <name>-<generator>/ in QA_BOT_EVAL_RESULTS_DIR, eval/results/)",
+    )
     p.add_argument(
         "--thresholds",
         type=Path,
         help="exit 1 when a metric misses its bound in this JSON file (e.g. eval/thresholds.json)",
     )
     p.add_argument("--chunk-size", type=int, help="characters per chunk (QA_BOT_CHUNK_SIZE)")
-    p.add_argument(
-        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
-    )
     _common(p)  # here --store keeps (and reuses) the eval index in that folder instead of a temporary one
     p.set_defaults(func=cmd_eval)
 
