@@ -21,12 +21,12 @@ from pathlib import Path
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from qa_bot.answer_format import REFUSAL_TEXT
 from qa_bot.config import get_settings
 from qa_bot.evaluation.evaluate import default_out_dir, load_questions, run_eval, write_outputs
 from qa_bot.evaluation.report import console_table
 from qa_bot.pipeline import get_bot
 from qa_bot.schema import Answer, SearchHit
-from qa_bot.verify.citations import REFUSAL_TEXT
 
 # The text of the LangChain hub prompt "rlm/rag-prompt" (the hub is not reachable offline, so it is written out).
 RAG_PROMPT = ChatPromptTemplate.from_messages(

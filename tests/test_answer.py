@@ -8,10 +8,14 @@ from qa_bot import Answer, QABotError, answer, stream_answer
 from qa_bot.config import Settings
 from qa_bot.index.store import Store
 from qa_bot.schema import Chunk, SearchHit
-from qa_bot.verify.citations import is_supported, support, verify
+from qa_bot.verify.citations import support, verify
 
 AP = "000_c3140845cfbfcf74"
 UNN = "004_da490e2e1cadb964"
+
+
+def is_supported(sentence: str, passage: str, question: str = "") -> bool:
+    return support(sentence, passage, question).ok
 
 
 def doc_texts(settings: Settings) -> dict[str, str]:

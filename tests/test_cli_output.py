@@ -14,9 +14,9 @@ QUERY = "Which sea were the joint flight drills over?"
 
 def test_ask_json_is_the_whole_answer_in_the_shared_shape(qa_seeded):
     from qa_bot import answer
+    from qa_bot.answer_format import answer_to_dict
     from qa_bot.index.embeddings import embedder_id
     from qa_bot.index.store import Store
-    from qa_bot.schema import answer_to_dict
 
     settings = qa_seeded.settings.model_copy(update={"generator": "extractive"})
     p = qa_cli("ask", "-g", "extractive", "--json", QUESTION, "--store", str(settings.store_dir))

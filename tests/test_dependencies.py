@@ -10,8 +10,19 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 PYPROJECT = tomllib.loads((QA_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-REQUIREMENTS = [Requirement(r) for r in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]]
-LOCAL = [Requirement(r) for r in PYPROJECT["optional-dependencies"]["local"]]
+EXTRAS = PYPROJECT["optional-dependencies"]
+
+
+def _own(extra: str) -> list[Requirement]:
+    """An extra's requirements, with qa-bot's own extras it names ("qa-bot[eval]") expanded."""
+    out = []
+    for r in map(Requirement, EXTRAS[extra]):
+        out += [x for e in sorted(r.extras) for x in _own(e)] if r.name == PYPROJECT["name"] else [r]
+    return out
+
+
+REQUIREMENTS = [Requirement(r) for r in PYPROJECT["dependencies"]] + _own("test")
+LOCAL = _own("local")
 
 
 def constraints() -> dict[str, str]:
@@ -50,3 +61,9 @@ def test_constraints_pin_a_tested_set_that_satisfies_pyproject():
         assert Version(pinned) in r.specifier, (
             f"constraints.txt pins {r.name}=={pinned}, outside pyproject's {r.specifier}"
         )
+
+
+def test_matplotlib_is_the_eval_extra_and_the_tests_install_it():
+    assert not any(Requirement(r).name == "matplotlib" for r in PYPROJECT["dependencies"])
+    assert [r.name for r in _own("eval")] == ["matplotlib"]
+    assert "matplotlib" in {r.name for r in REQUIREMENTS}

@@ -20,7 +20,7 @@ from qa_bot.evaluation.evaluate import (
     passage_match,
     retrieval_scores,
 )
-from qa_bot.verify.answer_types import has_answer_type, question_kind, short_answer
+from qa_bot.verify.answer_types import question_kind, short_answer, typed_span
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_QUESTIONS = ROOT / "eval" / "seeds_questions.jsonl"
@@ -112,9 +112,9 @@ def test_short_answer_by_question_type():
 
 
 def test_answer_type_check():
-    assert has_answer_type("How many F-15 jets took part?", JETS)
-    assert not has_answer_type("How many member countries does NATO have?", KISHI)
-    assert has_answer_type("What did Kishi say?", KISHI)  # "what" questions ask for no particular type
+    assert typed_span("How many F-15 jets took part?", JETS) == "four"
+    assert typed_span("How many member countries does NATO have?", KISHI) is None
+    assert typed_span("What did Kishi say?", KISHI) is None  # "what" questions ask for no particular type
 
 
 # --- retrieval ---------------------------------------------------------------------------------------------------

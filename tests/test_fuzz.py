@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qa_bot import Answer, QABotError, answer, ingest
+from qa_bot.answer_format import REFUSAL_TEXT
 from qa_bot.index.embeddings import embedder_id
 from qa_bot.index.store import Store
 from qa_bot.retrieval.hybrid import Retriever
-from qa_bot.verify.citations import REFUSAL_TEXT
 
 VOCAB = (
     "orchard quarry canal abbey chapel meadow lighthouse museum bakery foundry weaver farmer miller sailor teacher "

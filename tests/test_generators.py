@@ -25,7 +25,7 @@ from conftest import free_tcp_port
 
 from qa_bot.config import Settings
 from qa_bot.generation import local_model
-from qa_bot.generation.local_model import local_model_file, qwen_model_path, smollm_path
+from qa_bot.generation.local_model import local_model_file, qwen_model_path
 from qa_bot.generation.models import LocalChatModel, explain_error, get_chat_model, unload_local_models
 from qa_bot.schema import QABotError
 
@@ -299,8 +299,7 @@ def test_local_model_file_errors(tmp_path, smollm_gguf):
         get_chat_model(settings(local_model_path=junk), "local").invoke("hi")
 
 
-def test_smollm_path_points_at_a_gguf(smollm_gguf):
-    assert smollm_path() == smollm_gguf
+def test_smollm_fixture_points_at_a_gguf(smollm_gguf):
     assert smollm_gguf.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     with open(smollm_gguf, "rb") as f:
         assert f.read(4) == b"GGUF"

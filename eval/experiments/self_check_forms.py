@@ -21,11 +21,11 @@ import time
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from qa_bot.answer_format import strip_markers
 from qa_bot.config import get_settings
 from qa_bot.generation.models import yes_probability
 from qa_bot.pipeline import get_bot
 from qa_bot.retrieval.evidence import score_sentences
-from qa_bot.verify.citations import strip_markers
 
 FOLLOW_ON = "Does the text show that this answer correctly answers the question? Reply yes or no."
 
@@ -50,7 +50,9 @@ def main(path: str) -> None:
         fresh.append(bot.self_check(q, quotes, draft, "local"))
         t_fresh.append(time.perf_counter() - t)
         hits = bot.retrieve(q, None)
-        prompt, inputs = bot.prompt_inputs(q, hits, score_sentences(q, hits, bot.retriever.embeddings))
+        prompt, inputs = bot.prompt_inputs(
+            q, hits, score_sentences(q, hits, bot.retriever.embeddings, bot.settings.evidence_lexical_weight)
+        )
         msgs = prompt.format_messages(**inputs)
         # generate the answer so the cache holds the answer prompt, as it would in the chain
         text = model.invoke(msgs).content

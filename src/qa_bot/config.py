@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,20 +15,76 @@ from pydantic_settings import SettingsError as _EnvParseError
 from qa_bot import registry
 from qa_bot.schema import QABotError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+def source_checkout() -> Path | None:
+    """The source checkout qa_bot runs from (``pyproject.toml`` beside ``src/``), or None when it is installed."""
+    here = Path(__file__).resolve().parent  # .../src/qa_bot
+    root = here.parents[1]
+    return root if here.parent.name == "src" and (root / "pyproject.toml").is_file() else None
+
+
+def data_home() -> Path:
+    """Where qa-bot keeps its data unless told otherwise: the checkout it runs from (the store in ``vectorstore/``,
+    evaluation results in ``eval/results/``), else the user's data folder: ``$XDG_DATA_HOME/qa-bot`` (by default
+    ``~/.local/share/qa-bot``), ``~/Library/Application Support/qa-bot`` on macOS, ``%LOCALAPPDATA%\\qa-bot``
+    on Windows."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA")
+        return (Path(local) if local else Path.home() / "AppData" / "Local") / "qa-bot"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "qa-bot"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share") / "qa-bot"
+
+
+def default_seeds_dir() -> Path | None:
+    """The seed documents indexed into an empty store: ``seeds/`` of the checkout, else a copy packaged as
+    ``qa_bot/data/seeds/`` if the installed package has one, else None (nothing is indexed unless given)."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "seeds"
+    packaged = Path(str(resources.files("qa_bot").joinpath("data", "seeds")))
+    return packaged if packaged.is_dir() else None
+
+
+def _eval_results_dir() -> Path:
+    checkout = source_checkout()
+    return checkout / "eval" / "results" if checkout is not None else data_home() / "eval-results"
+
+
 # Sent as the API key when only a base URL is configured: local OpenAI-compatible servers need no key, but the
 # openai client refuses to start without one.
 PLACEHOLDER_API_KEY = "not-needed"
 
 
+def _share(default: float, description: str):
+    """A setting that is a share or a weight, 0 to 1."""
+    return Field(default=default, ge=0.0, le=1.0, description=description)
+
+
 class Settings(BaseSettings):
     # allow_inf_nan=False: `nan` slips through every ge/le bound (all comparisons are false) and `inf` through one-sided ones.
+    # populate_by_name: Settings(server_host=...) works although the variable also has another name (GRADIO_SERVER_NAME).
     model_config = SettingsConfigDict(
-        env_prefix="QA_BOT_", extra="ignore", validate_assignment=True, allow_inf_nan=False
+        env_prefix="QA_BOT_", extra="ignore", validate_assignment=True, allow_inf_nan=False, populate_by_name=True
     )
 
     # --- store ---
-    store_dir: Path = Field(default=PROJECT_ROOT / "vectorstore", description="Embedded Chroma store directory.")
+    store_dir: Path = Field(
+        default_factory=lambda: data_home() / "vectorstore",
+        description="Embedded Chroma store directory (a checkout's `vectorstore/`, else the user's data folder).",
+    )
+    seeds_dir: Path | None = Field(
+        default_factory=default_seeds_dir,
+        description="Documents `qa-bot ingest` indexes when given no paths, and the web app into an empty store.",
+    )
+    eval_results_dir: Path = Field(
+        default_factory=_eval_results_dir,
+        description="Where `qa-bot eval` writes `<questions>-<generator>/` unless given --out.",
+    )
     collection: str = Field(default="qa_bot", min_length=3, description="Chroma collection name (>= 3 chars).")
     chroma_host: str | None = Field(
         default=None, description="Chroma server host; set to use `chroma run` instead of the embedded store."
@@ -123,6 +182,28 @@ class Settings(BaseSettings):
     evidence_window: int = Field(
         default=1, ge=0, le=5, description="Neighbour sentences on each side of an evidence sentence."
     )
+    # Values tuned on the evaluation sets (eval/seeds_questions.jsonl, SQuAD dev questions): change them with an eval.
+    evidence_lexical_weight: float = _share(
+        0.5, "A sentence's relevance score puts this weight on question-word coverage, the rest on cosine."
+    )
+    evidence_second_doc_ratio: float = _share(
+        0.75, "Another document's best sentence joins the evidence when it scores this share of the best one."
+    )
+    extractive_min_score: float = _share(
+        0.45, "The extractive generator refuses when the best sentence's relevance score is below this."
+    )
+    extractive_max_sentences: int = Field(
+        default=2, ge=1, le=10, description="Sentences in an extractive answer at most."
+    )
+    extractive_next_sentence_ratio: float = _share(
+        0.85, "A further sentence joins an extractive answer when it scores this share of the best one."
+    )
+    support_threshold: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="A passage supports a sentence that has this share of its content words (and all numbers, names).",
+    )
     abstain: Literal["calibrated", "none"] = Field(
         default="calibrated",
         description="`calibrated`: refuse when the fitted P(correct) is below the threshold; `none`: answer whenever the answer is attributable.",
@@ -138,6 +219,26 @@ class Settings(BaseSettings):
         default=True,
         description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).",
     )
+
+    # --- web server ---
+    server_host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("QA_BOT_SERVER_HOST", "GRADIO_SERVER_NAME"),
+        description="Interface the web app listens on (`0.0.0.0`: every interface).",
+    )
+    ui_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Answers one web process computes at once; more wait in a queue (the local model: one at a time).",
+    )
+
+    @field_validator("server_host", mode="before")
+    @classmethod
+    def _empty_host_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():  # GRADIO_SERVER_NAME= (set but empty) meant the default
+            return cls.model_fields["server_host"].default
+        return value
 
     @field_validator("allowed_generators", mode="before")
     @classmethod
@@ -185,6 +286,11 @@ class Settings(BaseSettings):
         return list(dict.fromkeys([self.resolved_generator(), registry.ALWAYS_OFFERED]))
 
 
+def setting_default(name: str):
+    """A setting's default, for library functions called without ``Settings`` (the value is written once, above)."""
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
 class SettingsError(QABotError, ValueError):
     """A setting (environment variable or command-line option) has a value qa-bot cannot use."""
 
@@ -205,10 +311,18 @@ def get_settings(**overrides) -> Settings:
 _NOT_ECHOED = {"openai_api_key", "openai_base_url"}  # may carry credentials
 
 
+def _field_named(loc: str) -> str:
+    """The field an error location names: a field name, or one of a field's other names (``GRADIO_SERVER_NAME``)."""
+    for name, info in Settings.model_fields.items():
+        if isinstance(info.validation_alias, AliasChoices) and loc in info.validation_alias.choices:
+            return name
+    return loc
+
+
 def _describe(e: ValidationError, given: dict) -> str:
     problems = []
     for err in e.errors(include_url=False):
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        field = _field_named(str(err["loc"][0])) if err["loc"] else "?"
         info = Settings.model_fields.get(field)
         if field in given:  # a command-line option or a keyword argument
             where = field

@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.output_parsers import StrOutputParser
 
 from qa_bot import registry
+from qa_bot.answer_format import REFUSAL_TEXT, is_refusal, strip_markers
 from qa_bot.apps.inputs import check_top_k, normalise_history
 from qa_bot.config import Settings, get_settings
 from qa_bot.generation.extractive import compose
@@ -32,13 +33,11 @@ from qa_bot.retrieval.evidence import ScoredSentence, score_sentences, select_ev
 from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.verify.abstain import Calibrator, compute_signals
-from qa_bot.verify.citations import REFUSAL_TEXT, is_refusal, strip_markers, verify
+from qa_bot.verify.citations import verify
 
 # Earlier turns: (question, answer) pairs or OpenAI-style {"role": ..., "content": ...} messages (inputs.normalise_history).
 History = Sequence[tuple[str, str]] | Sequence[Mapping[str, Any]]
 
-# Extractive refusal: the best sentence's blend of question-word coverage and cosine must reach this (tuned in eval).
-EXTRACTIVE_MIN_SCORE = 0.45
 _READS_AS_QUESTION = re.compile(
     r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b",
     re.I,
@@ -133,9 +132,19 @@ class Bot:
                 readable = data_hits(hits)
                 if stages:
                     yield Stage("generate", f"Writing the answer ({gen} generator)")
-                scored = score_sentences(ans.standalone_question, readable, self.retriever.embeddings)
+                scored = score_sentences(
+                    ans.standalone_question, readable, self.retriever.embeddings, self.settings.evidence_lexical_weight
+                )
                 if not spec.uses_model:
-                    raw = compose(scored, EXTRACTIVE_MIN_SCORE) or REFUSAL_TEXT
+                    raw = (
+                        compose(
+                            scored,
+                            min_score=self.settings.extractive_min_score,
+                            max_sentences=self.settings.extractive_max_sentences,
+                            next_ratio=self.settings.extractive_next_sentence_ratio,
+                        )
+                        or REFUSAL_TEXT
+                    )
                     yield raw
                 else:
                     prompt, inputs = self.prompt_inputs(ans.standalone_question, readable, scored)
@@ -172,6 +181,7 @@ class Bot:
                     max_items=s.evidence_max_items,
                     max_chars=s.evidence_max_chars,
                     window=s.evidence_window,
+                    second_doc_ratio=s.evidence_second_doc_ratio,
                 )
                 or hits
             )
@@ -185,7 +195,7 @@ class Bot:
         question = ans.standalone_question
         # Attribution reads the whole retrieved passages, not only the windows the model saw: a claim may rest on a
         # sentence just outside a window. Each citation's quote is still the exact supporting sentence(s).
-        checked = verify(raw, hits, question=question)
+        checked = verify(raw, hits, question=question, threshold=self.settings.support_threshold)
         if checked.supported_sentences == 0:
             # Nothing the model said is backed by the evidence: it answered from its own knowledge, or guessed.
             ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged

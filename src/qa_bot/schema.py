@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePath
 
 
 class QABotError(Exception):
@@ -90,36 +89,6 @@ class Answer:
         d = asdict(self)
         d["hits"] = [h.to_dict() for h in self.hits]
         return d
-
-
-def answer_to_dict(a: Answer, *, full_paths: bool = True) -> dict:
-    """The one JSON shape of an answer, shared by ``qa-bot ask --json``, the web app's ``/ask`` and ``/v1/chat/completions``.
-
-    ``full_paths=False`` gives each citation's ``source`` as the bare file name: a server must not reveal its folders.
-    Offsets (``start``/``end``) index the document's cleaned text, where ``quote`` is found verbatim.
-    """
-    return {
-        "question": a.question,
-        "text": a.text,
-        "citations": [
-            {
-                "marker": c.marker,
-                "doc_id": c.doc_id,
-                "title": c.title,
-                "source": c.source if full_paths or not c.source else PurePath(c.source).name,
-                "start": c.start,
-                "end": c.end,
-                "quote": c.quote,
-            }
-            for c in a.citations
-        ],
-        "refused": a.refused,
-        "standalone_question": a.standalone_question,
-        "generator": a.generator,
-        "timings": dict(a.timings),
-        "flagged_sentences": list(a.flagged_sentences),
-        "confidence": a.confidence,
-    }
 
 
 @dataclass

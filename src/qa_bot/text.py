@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 from functools import lru_cache
 
 try:
@@ -149,11 +148,3 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         lead = len(text[start:]) - len(text[start:].lstrip())
         spans.append((start + lead, len(text.rstrip())))
     return spans
-
-
-def normalize_answer(s: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    s = s.lower().replace("’", "'")
-    s = "".join(ch for ch in s if ch not in set(string.punctuation) | {"“", "”", "‘"})
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())

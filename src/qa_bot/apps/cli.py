@@ -12,8 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from qa_bot import registry
-from qa_bot.config import PROJECT_ROOT, Settings, get_settings
-from qa_bot.schema import QABotError, answer_to_dict
+from qa_bot.answer_format import answer_to_dict
+from qa_bot.config import Settings, get_settings
+from qa_bot.schema import QABotError
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -26,6 +27,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chroma-host", help="use a Chroma server at this host (QA_BOT_CHROMA_HOST)")
     g.add_argument("--chroma-port", type=int, help="Chroma server port (QA_BOT_CHROMA_PORT)")
     g.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to retrieve (QA_BOT_TOP_K)")
+
+
+def _generator_options(p: argparse.ArgumentParser, what: str = "answer generator") -> None:
+    p.add_argument("-g", "--generator", choices=["auto", *registry.GENERATORS], help=f"{what} (QA_BOT_GENERATOR)")
+    p.add_argument(
+        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
+    )
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
@@ -54,7 +62,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa_bot.ingestion.indexer import ingest
 
     settings = _settings(args)
-    paths = args.paths or [PROJECT_ROOT / "seeds"]
+    if not args.paths and settings.seeds_dir is None:
+        raise QABotError("no documents given: qa-bot ingest PATH (no seeds/ folder to default to outside a checkout)")
+    paths = args.paths or [settings.seeds_dir]
     bar = None
 
     def progress(done: int, total: int, name: str) -> None:
@@ -273,15 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with cited sources (no question: interactive chat)")
     p.add_argument("question", nargs="?", help="the question; omit for an interactive session with follow-ups")
-    p.add_argument(
-        "-g",
-        "--generator",
-        choices=["auto", *registry.GENERATORS],
-        help="answer generator (QA_BOT_GENERATOR)",
-    )
-    p.add_argument(
-        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
-    )
+    _generator_options(p)
     p.add_argument("--stream", action="store_true", help="print the raw answer to stderr as it is generated")
     p.add_argument(
         "--json",
@@ -310,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     fp.set_defaults(func=cmd_feedback_export)
 
     p = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
-    p.add_argument("--host", help="interface to listen on (GRADIO_SERVER_NAME; default 127.0.0.1)")
+    p.add_argument(
+        "--host", help="interface to listen on (QA_BOT_SERVER_HOST or GRADIO_SERVER_NAME; default 127.0.0.1)"
+    )
     p.add_argument("--port", type=int, help="port (GRADIO_SERVER_PORT; default 7860)")
     p.add_argument(
         "--share",
@@ -318,15 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also open a public *.gradio.live link (off by default: never shared unless asked)",
     )
     p.add_argument("--no-seed", action="store_true", help="don't index the bundled seeds/ when the store is empty")
-    p.add_argument(
-        "-g",
-        "--generator",
-        choices=["auto", *registry.GENERATORS],
-        help="default answer generator (QA_BOT_GENERATOR)",
-    )
-    p.add_argument(
-        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
-    )
+    _generator_options(p, "default answer generator")
     _common(p)
     p.set_defaults(func=cmd_serve)
 
@@ -343,23 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="documents indexed into a fresh temporary store (default: seeds/, or corpus/ beside SQuAD questions)",
     )
-    p.add_argument(
-        "-g",
-        "--generator",
-        choices=["auto", *registry.GENERATORS],
-        help="answer generator (QA_BOT_GENERATOR)",
-    )
+    _generator_options(p)
     p.add_argument("--limit", type=int, help="only the first N questions")
-    p.add_argument("--out", type=Path, help="output folder (default: eval/results/<name>-<generator>/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: <name>-<generator>/ in QA_BOT_EVAL_RESULTS_DIR, eval/results/)",
+    )
     p.add_argument(
         "--thresholds",
         type=Path,
         help="exit 1 when a metric misses its bound in this JSON file (e.g. eval/thresholds.json)",
     )
     p.add_argument("--chunk-size", type=int, help="characters per chunk (QA_BOT_CHUNK_SIZE)")
-    p.add_argument(
-        "--threads", dest="local_threads", type=int, help="CPU threads for the local model (QA_BOT_LOCAL_THREADS)"
-    )
     _common(p)  # here --store keeps (and reuses) the eval index in that folder instead of a temporary one
     p.set_defaults(func=cmd_eval)
 

@@ -23,9 +23,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from qa_bot.answer_format import answer_to_dict
 from qa_bot.apps.web import WebApp, friendly_error
 from qa_bot.config import Settings
-from qa_bot.schema import Answer, QABotError, answer_to_dict
+from qa_bot.schema import Answer, QABotError
 
 log = logging.getLogger("qa_bot.apps.openai_api")
 

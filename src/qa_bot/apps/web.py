@@ -20,11 +20,12 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from qa_bot import registry
+from qa_bot.answer_format import answer_to_dict, markers_html
 from qa_bot.apps.feedback import FeedbackLog, RecentAnswers, answer_record, feedback_path
 from qa_bot.apps.inputs import message_text, normalise_history
-from qa_bot.config import PROJECT_ROOT, Settings, get_settings
+from qa_bot.config import Settings, get_settings
 from qa_bot.ingestion.loaders import SUPPORTED
-from qa_bot.schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage, answer_to_dict
+from qa_bot.schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -36,10 +37,8 @@ EXAMPLES = [
     "Which sea were the joint flight drills over?",
     "What did Stoltenberg and Kishida agree on?",
 ]
-SEEDS_DIR = PROJECT_ROOT / "seeds"
 ERROR_PREFIX = "⚠️ "
 HOW_TITLE = "How this was answered"
-DEFAULT_CONCURRENCY = 4  # extractive/openai answers run side by side; the local model is serialised by a lock
 
 # Uploads write to the store; one ingestion at a time.
 _INGEST_LOCK = threading.Lock()
@@ -70,11 +69,8 @@ def _esc(text: str) -> str:
     return html.escape(text or "", quote=True).replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
-_MARKER_HTML = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-
-
 def render_answer_text(text: str, streaming: bool = False) -> str:
-    body = _MARKER_HTML.sub(lambda m: f'<span class="qa-marker">[{m.group(1)}]</span>', _esc(text))
+    body = markers_html(_esc(text), "qa-marker")
     cls = "qa-answer qa-streaming" if streaming else "qa-answer"
     return f'<p class="{cls}">{body}{" ▍" if streaming else ""}</p>'
 
@@ -453,14 +449,15 @@ class WebApp:
         """A new user gets a working bot: an empty store is filled with the bundled seeds/."""
         if self.registry():
             return None
-        if not SEEDS_DIR.is_dir():
-            log.warning("the store is empty and no seeds/ folder was found at %s", SEEDS_DIR)
+        seeds = self.settings.seeds_dir
+        if seeds is None or not seeds.is_dir():
+            log.warning("the store is empty and there is no seeds/ folder (%s): upload documents to start", seeds)
             return None
         from qa_bot.ingestion.indexer import ingest
 
         with _INGEST_LOCK:
-            report = ingest([SEEDS_DIR], self.settings, prune=False)
-        log.info("seeded an empty store from %s: %s", SEEDS_DIR, report.summary())
+            report = ingest([seeds], self.settings, prune=False)
+        log.info("seeded an empty store from %s: %s", seeds, report.summary())
         return report
 
     def upload(self, files: list[str] | None, progress=None) -> tuple[str, str]:
@@ -715,7 +712,10 @@ def launch(
     concurrency: int | None = None,
     block: bool = True,
 ):
-    """Seed an empty store, build the app and serve it (default http://127.0.0.1:7860; GRADIO_SERVER_NAME/PORT apply)."""
+    """Seed an empty store, build the app and serve it (default http://127.0.0.1:7860).
+
+    ``host`` and ``concurrency`` default to the settings (QA_BOT_SERVER_HOST, QA_BOT_UI_CONCURRENCY); GRADIO_SERVER_PORT
+    applies when no ``port`` is given."""
     settings = settings or get_settings()
     app = WebApp(settings)
     seeding: dict[str, Any] = {}
@@ -739,10 +739,9 @@ def launch(
             print(f"empty store: indexed the bundled seeds/ ({seeding['report'].summary()})", flush=True)
     from qa_bot.apps.openai_api import openai_api_lifespan
 
-    limit = concurrency or int(os.environ.get("QA_BOT_UI_CONCURRENCY", DEFAULT_CONCURRENCY))
-    demo.queue(default_concurrency_limit=limit)
+    demo.queue(default_concurrency_limit=concurrency or settings.ui_concurrency)
     demo.launch(
-        server_name=host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+        server_name=host or settings.server_host,
         server_port=port,
         share=share,
         prevent_thread_lock=not block,

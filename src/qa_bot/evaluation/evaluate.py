@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_bot.config import PROJECT_ROOT, Settings
+from qa_bot.answer_format import cited_numbers, strip_markers
+from qa_bot.config import Settings
 from qa_bot.schema import Answer, QABotError, SearchHit
 from qa_bot.text import content_tokens, sentence_spans
-from qa_bot.verify.citations import strip_markers, support
+from qa_bot.verify.citations import support
 
 from . import squad
 
@@ -37,7 +38,6 @@ STAGES = (
     "first_text",
     "total",
 )  # first_text: time to the first streamed text
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
 # --- questions ---------------------------------------------------------------------------------------------------
@@ -197,9 +197,7 @@ def citation_scores(answer_text: str, passages: dict[int, str], question: str = 
         if not claim or not content_tokens(claim):
             continue
         sentences += 1
-        refs = list(
-            dict.fromkeys(int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"\s*[,;]\s*", m.group(1)))
-        )
+        refs = cited_numbers(sentence)
         citations += len(refs)
         cited_sentences += bool(refs)
         texts = {n: passages.get(n, "") for n in refs}
@@ -410,10 +408,12 @@ class EvalRun:
         return d
 
 
-def default_docs(qs: QuestionSet) -> Path:
+def default_docs(qs: QuestionSet, settings: Settings) -> Path:
     if qs.kind == "squad" and (qs.path.parent / "corpus").is_dir():
         return qs.path.parent / "corpus"
-    return PROJECT_ROOT / "seeds"
+    if settings.seeds_dir is None:
+        raise QABotError("no documents to evaluate on: pass --docs PATH (there is no seeds/ folder outside a checkout)")
+    return settings.seeds_dir
 
 
 def build_index(docs: Path, settings: Settings) -> tuple[dict[str, str], float]:
@@ -452,8 +452,8 @@ def run_eval(
 
     qs = questions if isinstance(questions, QuestionSet) else load_questions(questions)
     items = qs.items[:limit] if limit else qs.items
-    docs_path = Path(docs) if docs else default_docs(qs)
     base = settings or get_settings()
+    docs_path = Path(docs) if docs else default_docs(qs, base)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qa-bot-eval-") as tmp:
@@ -492,7 +492,7 @@ def run_eval(
         results=results,
         metrics=aggregate(results),
         docs=str(docs_path),
-        extractive_min_score=answer_mod.EXTRACTIVE_MIN_SCORE,
+        extractive_min_score=s.extractive_min_score,
         started=started,
         index_seconds=round(index_seconds, 2),
     )
@@ -524,27 +524,30 @@ def recorded_settings(settings: Settings) -> dict:
     return d
 
 
-def default_out_dir(qs: QuestionSet, generator: str) -> Path:
-    return PROJECT_ROOT / "eval" / "results" / f"{qs.name}-{generator}"
+def default_out_dir(qs: QuestionSet, generator: str, settings: Settings | None = None) -> Path:
+    from qa_bot.config import get_settings
+
+    return (settings or get_settings()).eval_results_dir / f"{qs.name}-{generator}"
 
 
 def write_outputs(run: EvalRun, out_dir: Path) -> dict[str, Path]:
     from qa_bot.evaluation.report import write_chart, write_markdown, write_reliability
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md", "chart": out_dir / "metrics.png"}
+    paths = {"json": out_dir / "results.json", "markdown": out_dir / "report.md"}
     paths["json"].write_text(json.dumps(run.to_dict(), indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     write_markdown(run, paths["markdown"])
-    write_chart(run, paths["chart"])
+    chart, reliability = out_dir / "metrics.png", out_dir / "reliability.png"
+    if write_chart(run, chart):  # plots only with the `eval` extra (matplotlib)
+        paths["chart"] = chart
     judged = [r for r in run.results if r.get("confidence") is not None]
-    if judged:
-        paths["reliability"] = out_dir / "reliability.png"
-        write_reliability(
-            [r["confidence"] for r in judged],
-            [int(r["draft_correct"]) for r in judged],
-            paths["reliability"],
-            f"{run.questions.name}: confidence vs correct draft (n={len(judged)})",
-        )
+    if judged and write_reliability(
+        [r["confidence"] for r in judged],
+        [int(r["draft_correct"]) for r in judged],
+        reliability,
+        f"{run.questions.name}: confidence vs correct draft (n={len(judged)})",
+    ):
+        paths["reliability"] = reliability
     return paths
 
 
@@ -561,12 +564,12 @@ def cli_eval(args, settings: Settings) -> int:
         TimeRemainingColumn,
     )
 
-    from qa_bot.evaluation.report import console_table
+    from qa_bot.evaluation.report import PLOTS_SKIPPED, console_table
 
     console, err = Console(), Console(stderr=True)
     qs = load_questions(args.questions)
     generator = settings.resolved_generator()
-    out_dir = args.out or default_out_dir(qs, generator)
+    out_dir = args.out or default_out_dir(qs, generator, settings)
     err.print(
         f"evaluating {len(qs.items[: args.limit] if args.limit else qs.items)} questions from {qs.path} with the {generator} generator",
         highlight=False,
@@ -610,6 +613,8 @@ def cli_eval(args, settings: Settings) -> int:
     paths = write_outputs(run, out_dir)
     console.print(console_table(run))
     console.print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
+    if "chart" not in paths:
+        err.print(PLOTS_SKIPPED, highlight=False, markup=False)
     if args.thresholds:
         spec = json.loads(Path(args.thresholds).read_text(encoding="utf-8"))
         failures = check_thresholds(run.metrics, spec)

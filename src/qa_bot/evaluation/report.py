@@ -5,29 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa_bot.verify.citations import strip_markers
+from qa_bot.answer_format import strip_markers
 
 if TYPE_CHECKING:
     from qa_bot.evaluation.evaluate import EvalRun
 
-# (key, label, kind): kind "pct" is a share shown as %, "rate" a share where lower is better.
+# (key, label): every metric is a share, shown as %.
 MAIN_METRICS = [
-    ("answer_correctness", "Answer correctness (gold answer contained)", "pct"),
-    ("refusal_accuracy", "Refusal accuracy (unanswerable refused)", "pct"),
-    ("false_refusal_rate", "False-refusal rate (answerable refused)", "rate"),
-    ("overall_accuracy", "Overall accuracy (correct answer or correct refusal)", "pct"),
-    ("em", "EM, full answer text", "pct"),
-    ("f1", "F1, full answer text", "pct"),
-    ("short_em", "EM, short answer", "pct"),
-    ("short_f1", "F1, short answer", "pct"),
-    ("doc_recall@1", "Retrieval recall@1, gold documents", "pct"),
-    ("doc_recall@k", "Retrieval recall@k, gold documents", "pct"),
-    ("doc_mrr", "Retrieval MRR@k, gold documents", "pct"),
-    ("passage_recall@k", "Retrieval recall@k, gold passages", "pct"),
-    ("passage_mrr", "Retrieval MRR@k, gold passages", "pct"),
-    ("answer_recall@k", "Retrieval recall@k, answer-bearing passage", "pct"),
-    ("citation_recall", "Citation recall (ALCE)", "pct"),
-    ("citation_precision", "Citation precision (ALCE)", "pct"),
+    ("answer_correctness", "Answer correctness (gold answer contained)"),
+    ("refusal_accuracy", "Refusal accuracy (unanswerable refused)"),
+    ("false_refusal_rate", "False-refusal rate (answerable refused)"),
+    ("overall_accuracy", "Overall accuracy (correct answer or correct refusal)"),
+    ("em", "EM, full answer text"),
+    ("f1", "F1, full answer text"),
+    ("short_em", "EM, short answer"),
+    ("short_f1", "F1, short answer"),
+    ("doc_recall@1", "Retrieval recall@1, gold documents"),
+    ("doc_recall@k", "Retrieval recall@k, gold documents"),
+    ("doc_mrr", "Retrieval MRR@k, gold documents"),
+    ("passage_recall@k", "Retrieval recall@k, gold passages"),
+    ("passage_mrr", "Retrieval MRR@k, gold passages"),
+    ("answer_recall@k", "Retrieval recall@k, answer-bearing passage"),
+    ("citation_recall", "Citation recall (ALCE)"),
+    ("citation_precision", "Citation precision (ALCE)"),
 ]
 
 DEFINITIONS = """\
@@ -73,7 +73,7 @@ def _over(m: dict, key: str) -> str:
     return f"{m['n']} questions"
 
 
-def _fmt(v, kind: str = "pct") -> str:
+def _fmt(v) -> str:
     if v is None:
         return "–"
     return f"{100 * v:.1f}%"
@@ -87,9 +87,9 @@ def console_table(run: EvalRun):
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("n", justify="right")
-    for key, label, kind in MAIN_METRICS:
+    for key, label in MAIN_METRICS:
         if m.get(key) is not None:
-            table.add_row(label, _fmt(m[key], kind), _over(m, key))
+            table.add_row(label, _fmt(m[key]), _over(m, key))
     if run.squad_official:
         o = run.squad_official
         table.add_row("SQuAD official (short answers): F1 / EM", f"{o['f1']:.1f} / {o['exact']:.1f}", str(o["total"]))
@@ -131,9 +131,9 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
         "| metric | value | over |",
         "|---|---:|---:|",
     ]
-    for key, label, kind in MAIN_METRICS:
+    for key, label in MAIN_METRICS:
         if m.get(key) is not None:
-            lines.append(f"| {label} | {_fmt(m[key], kind)} | {_over(m, key)} |")
+            lines.append(f"| {label} | {_fmt(m[key])} | {_over(m, key)} |")
     lines += ["", "### Latency (seconds)", "", "| stage | p50 | p95 | mean |", "|---|---:|---:|---:|"]
     for stage, v in m["latency"].items():
         lines.append(f"| {stage} | {v['p50']:.3f} | {v['p95']:.3f} | {v['mean']:.3f} |")
@@ -196,12 +196,26 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_chart(run: EvalRun, path: Path) -> None:
-    import matplotlib
+PLOTS_SKIPPED = 'plots skipped: matplotlib is not installed (pip install "qa-bot[eval]")'
 
+
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only; None without the ``eval`` extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def write_chart(run: EvalRun, path: Path) -> bool:
+    """The metrics and latency chart; False (nothing written) without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return False
     m = run.metrics
     keys = [
         ("answer_correctness", "answer correctness"),
@@ -242,6 +256,7 @@ def write_chart(run: EvalRun, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tuple[float, float, int]]:
@@ -255,13 +270,12 @@ def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tup
     return out
 
 
-def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) -> None:
-    """Reliability diagram: predicted P(correct) against the observed share of correct answers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) -> bool:
+    """Reliability diagram: predicted P(correct) against the observed share of correct answers; False without
+    matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return False
     rows = reliability_bins(ps, ys)
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
@@ -278,3 +292,4 @@ def write_reliability(ps: list[float], ys: list[int], path: Path, title: str) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True

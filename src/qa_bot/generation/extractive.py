@@ -5,8 +5,9 @@ from __future__ import annotations
 from qa_bot.retrieval.evidence import ScoredSentence
 
 
-def compose(scored: list[ScoredSentence], min_score: float, max_sentences: int = 2) -> str | None:
-    """The answer text, or None when no sentence is relevant enough (a refusal).
+def compose(scored: list[ScoredSentence], *, min_score: float, max_sentences: int, next_ratio: float) -> str | None:
+    """The answer text, or None when no sentence scores ``min_score`` (a refusal). Up to ``max_sentences`` sentences,
+    each further one scoring at least ``next_ratio`` of the best (QA_BOT_EXTRACTIVE_* settings).
 
     Only sentences from passages that contain every number and name the question states can answer it: a question
     about a year, person or place the documents never mention (a false premise) is refused."""
@@ -15,7 +16,7 @@ def compose(scored: list[ScoredSentence], min_score: float, max_sentences: int =
         return None
     chosen = [scored[0]]
     for s in scored[1:]:
-        if len(chosen) >= max_sentences or s.score < 0.85 * scored[0].score:
+        if len(chosen) >= max_sentences or s.score < next_ratio * scored[0].score:
             break
         if s.text.strip() not in {c.text.strip() for c in chosen}:
             chosen.append(s)

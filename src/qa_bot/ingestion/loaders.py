@@ -18,7 +18,7 @@ class UnreadableFile(QABotError):
     """The file can't be turned into text; the message says why."""
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _decode(raw: bytes) -> str:
     utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")  # UTF-16 text is full of NUL bytes: check its BOM first
     if b"\x00" in raw[:8192] and not utf16:
         raise UnreadableFile("binary content (NUL bytes), not text")
@@ -101,7 +101,7 @@ def load_document(path: Path, max_mb: float = 50.0) -> Document:
             raise UnreadableFile("not a PDF (missing %PDF header)")
         text, title = _pdf_text(path)
     else:
-        text = _decode(raw, path)
+        text = _decode(raw)
         if kind == "html":
             text, title = html_text(text)
         elif kind == "markdown":

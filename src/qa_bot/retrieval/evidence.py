@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from qa_bot.config import setting_default
 from qa_bot.schema import SearchHit
 from qa_bot.text import content_tokens, key_terms, norm_token, passage_terms, sentence_spans
 
@@ -33,9 +34,10 @@ class ScoredSentence:
 
 
 def score_sentences(
-    question: str, hits: list[SearchHit], embeddings: Embeddings, lexical_weight: float = 0.5
+    question: str, hits: list[SearchHit], embeddings: Embeddings, lexical_weight: float
 ) -> list[ScoredSentence]:
-    """Every sentence of every hit, scored by question-word coverage blended with embedding similarity, best first."""
+    """Every sentence of every hit, scored by question-word coverage blended with embedding similarity, best first:
+    ``lexical_weight`` on the coverage, the rest on the cosine (QA_BOT_EVIDENCE_LEXICAL_WEIGHT)."""
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
     keys = key_terms(question)
     missing = {i: frozenset(keys - passage_terms(h.chunk.text)) for i, h in enumerate(hits)}
@@ -63,10 +65,17 @@ def score_sentences(
 
 
 def select_evidence(
-    scored: list[ScoredSentence], hits: list[SearchHit], *, max_items: int, max_chars: int, window: int = 1
+    scored: list[ScoredSentence],
+    hits: list[SearchHit],
+    *,
+    max_items: int,
+    max_chars: int,
+    window: int = 1,
+    second_doc_ratio: float = setting_default("evidence_second_doc_ratio"),
 ) -> list[SearchHit]:
     """The best sentences as windows (``window`` neighbours each side, within the passage), every document among the
-    strongest hits represented, overlapping windows merged, in document order within each document."""
+    strongest hits represented (its best sentence scoring ``second_doc_ratio`` of the best), overlapping windows
+    merged, in document order within each document."""
     if not scored:
         return []
     best_per_doc: dict[str, ScoredSentence] = {}
@@ -74,7 +83,7 @@ def select_evidence(
         best_per_doc.setdefault(hits[s.hit].chunk.doc_id, s)
     top = scored[0].score
     # A second document earns a place when its best sentence is nearly as good: the question may need both.
-    seeds = [scored[0]] + [s for s in best_per_doc.values() if s is not scored[0] and s.score >= 0.75 * top]
+    seeds = [scored[0]] + [s for s in best_per_doc.values() if s is not scored[0] and s.score >= second_doc_ratio * top]
     seeds += [s for s in scored if s not in seeds]
     windows: list[tuple[int, int, int, float]] = []  # (hit, start, end, score)
     used = 0

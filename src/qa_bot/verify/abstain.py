@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from qa_bot.answer_format import strip_markers
 from qa_bot.retrieval.evidence import QUESTION_FORM
 from qa_bot.schema import QABotError
 from qa_bot.text import DEMONYMS, STOPWORDS, content_tokens, key_terms, passage_terms
 from qa_bot.verify.answer_types import _DATE, _MONTH, _NUM, _NUM_WORDS, question_kind
-from qa_bot.verify.citations import strip_markers
 
 
 @dataclass

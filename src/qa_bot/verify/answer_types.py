@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from qa_bot.answer_format import is_refusal, strip_markers
 from qa_bot.text import STOPWORDS, content_tokens, sentence_spans
-from qa_bot.verify.citations import is_refusal, strip_markers
 
 _NUM = r"(?:\$|US\$|£|€)?\d[\d,.]*(?:\s?%| percent| per cent)?(?:\s(?:million|billion|trillion|thousand|hundred))?"
 _NUM_WORDS = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|dozen|several)\b"
@@ -134,12 +134,6 @@ def typed_span(question: str, sentence: str, kind: str | None = None) -> str | N
         # The most specific date wins ("October 1973" over a bare "1973" elsewhere), then the nearest.
         return min(cands, key=lambda c: (-len(c[1].split()), min((abs(c[0] - a) for a in anchors), default=0), c[0]))[1]
     return min(cands, key=lambda c: (min((abs(c[0] - a) for a in anchors), default=0), c[0]))[1]
-
-
-def has_answer_type(question: str, sentence: str) -> bool:
-    """False when the question asks for a number, date, name or place and the sentence offers none it lacks."""
-    kind = question_kind(question)
-    return kind == "other" or typed_span(question, sentence, kind) is not None
 
 
 def _novel_span(sentence: str, q_tokens: set[str], max_words: int) -> str:

@@ -7,23 +7,16 @@ citation precision and recall.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from qa_bot.answer_format import cited_numbers, strip_markers
+from qa_bot.config import setting_default
 from qa_bot.schema import Citation, SearchHit
 from qa_bot.text import content_tokens, content_words, key_terms, norm_token, passage_terms, sentence_spans
 
-SUPPORT_THRESHOLD = 0.6  # share of a sentence's content words found in its passage
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_REFUSAL = re.compile(
-    r"(documents?|passages?|sources?|context|provided (text|information)|articles?)\s+(do(es)?\s*n[o']t|does not|do not)\s+(say|contain|mention|provide|specify|include|state|answer)"
-    r"|not (mentioned|stated|specified|found|provided|contained|given) in the (documents?|passages?|sources?|context|articles?|text)"
-    r"|^\W*(the )?text (does not|doesn'?t) (say|mention|specify|state)"
-    r"|no (information|mention) (about|on|of|regarding)"
-    r"|(can ?no?t|unable to) (answer|find|determine)",
-    re.IGNORECASE,
-)
-REFUSAL_TEXT = "The documents don't say."
+# The judge of the evaluation's citation scores calls support() without a threshold: it keeps the default, so a
+# tuned QA_BOT_SUPPORT_THRESHOLD cannot move the metric that judges it.
+_DEFAULT_THRESHOLD: float = setting_default("support_threshold")
 # Months and weekdays are dates, like numbers: a date the question gives may be restated ("... visited Tokyo in June").
 _CALENDAR = frozenset(
     norm_token(w)
@@ -36,19 +29,16 @@ _CALENDAR = frozenset(
 class Support:
     score: float  # share of the sentence's content words present in the passage
     missing_terms: set[str]  # numbers/names stated in the sentence but absent from the passage
-    adds: bool = True  # the passage backs something the sentence adds to the question (not only its restatement)
+    adds: bool  # the passage backs something the sentence adds to the question (not only its restatement)
+    threshold: float  # the score needed (QA_BOT_SUPPORT_THRESHOLD)
 
     @property
     def ok(self) -> bool:
-        return self.score >= SUPPORT_THRESHOLD and not self.missing_terms and self.adds
+        return self.score >= self.threshold and not self.missing_terms and self.adds
 
 
-def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text).strip()
-
-
-def support(sentence: str, passage: str, question: str = "") -> Support:
-    """How well ``passage`` backs ``sentence``.
+def support(sentence: str, passage: str, question: str = "", threshold: float = _DEFAULT_THRESHOLD) -> Support:
+    """How well ``passage`` backs ``sentence``: ``ok`` when the share of its content words found reaches ``threshold``.
 
     With the ``question``: a number the question states ("in May 2022") may be restated without the passage repeating
     it, and a sentence must add something the passage backs ("Japan is named..." to "Besides Japan, which country...?"
@@ -59,7 +49,7 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     toks = [norm_token(w) for w in claim_words]
     have = passage_terms(passage)
     if not toks:
-        return Support(0.0, set(), False)
+        return Support(0.0, set(), False, threshold)
     numbers = {t for t in key_terms(question) if t[:1].isdigit() or t in _CALENDAR} if question else set()
     score = sum(t in have or t in numbers for t in toks) / len(toks)
     missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
@@ -68,15 +58,7 @@ def support(sentence: str, passage: str, question: str = "") -> Support:
     adds = not question or any(
         t in have for w, t in zip(claim_words, toks) if norm_token(w, demonyms=False) not in asked
     )
-    return Support(score, missing, adds)
-
-
-def is_supported(sentence: str, passage: str, question: str = "") -> bool:
-    return support(sentence, passage, question).ok
-
-
-def is_refusal(text: str) -> bool:
-    return bool(_REFUSAL.search(text)) or not strip_markers(text).strip()
+    return Support(score, missing, adds, threshold)
 
 
 def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, int]:
@@ -102,14 +84,14 @@ def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, in
 
 
 def _supporting_pair(
-    claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str
+    claim: str, passages: dict[int, SearchHit], checks: dict[int, Support], question: str, threshold: float
 ) -> list[int]:
     """Two passages that together support a claim neither supports alone ("both articles say ...", or two facts from
     neighbouring chunks), best single scores first; [] if none."""
     ranked = sorted(passages, key=lambda n: checks[n].score, reverse=True)[:6]
     for i, a in enumerate(ranked):
         for b in ranked[i + 1 :]:
-            if support(claim, passages[a].chunk.text + "\n" + passages[b].chunk.text, question).ok:
+            if support(claim, passages[a].chunk.text + "\n" + passages[b].chunk.text, question, threshold).ok:
                 return sorted([a, b])
     return []
 
@@ -124,7 +106,11 @@ class Verified:
 
 
 def verify(
-    answer_text: str, hits: list[SearchHit], doc_texts: dict[str, str] | None = None, question: str = ""
+    answer_text: str,
+    hits: list[SearchHit],
+    doc_texts: dict[str, str] | None = None,
+    question: str = "",
+    threshold: float = _DEFAULT_THRESHOLD,
 ) -> Verified:
     """Check each sentence's markers against the passages; re-point, drop or add markers; renumber in order of use.
 
@@ -147,16 +133,15 @@ def verify(
             out_parts.append(claim if claim else "")
             continue
         total += 1
-        cited = [int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"[,;]\s*", m.group(1)) if n.strip()]
-        cited = [n for n in dict.fromkeys(cited) if n in passages]
-        checks = {n: support(claim, passages[n].chunk.text, question) for n in passages}
+        cited = [n for n in cited_numbers(sentence) if n in passages]
+        checks = {n: support(claim, passages[n].chunk.text, question, threshold) for n in passages}
         keep = [n for n in cited if checks[n].ok]
         if not keep:
             # The marker was wrong or missing: cite the passage that does support the sentence, if any.
             best = max(checks, key=lambda n: (checks[n].ok, checks[n].score), default=None)
             keep = [best] if best is not None and checks[best].ok else []
         if not keep:
-            keep = _supporting_pair(claim, passages, checks, question)
+            keep = _supporting_pair(claim, passages, checks, question, threshold)
         if keep:
             supported_n += 1
         else:
