@@ -8,12 +8,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _EnvParseError
 
 from qa_bot import registry
 from qa_bot.schema import QABotError
+
+
+# Names are checked against the registry, not a Literal here, so a new generator is one registry line.
+def _generator_name(value: str) -> str:
+    if value not in registry.GENERATORS:
+        raise ValueError(f"unknown generator '{value[:40]}' (choose {', '.join(registry.GENERATORS)})")
+    return value
+
+
+GeneratorName = Annotated[str, AfterValidator(_generator_name)]  # validated per item: errors name the bad one
 
 
 def source_checkout() -> Path | None:
@@ -140,7 +150,7 @@ class Settings(BaseSettings):
         description="`auto` = openai if OPENAI_API_KEY/OPENAI_BASE_URL set, else local if installed, else extractive.",
     )
     # NoDecode: the variable is a comma-separated list (`extractive,local`), not JSON.
-    allowed_generators: Annotated[list[str] | None, NoDecode] = Field(
+    allowed_generators: Annotated[list[GeneratorName] | None, NoDecode] = Field(
         default=None,
         description="Generators web users may pick (comma-separated); default: the configured generator plus `extractive`.",
     )
@@ -247,21 +257,10 @@ class Settings(BaseSettings):
             return [n.strip() for n in value.split(",") if n.strip()] or None
         return value
 
-    # Names are checked against the registry, not a Literal here, so a new generator is one registry line.
     @field_validator("generator")
     @classmethod
     def _known_generator(cls, value: str) -> str:
-        if value != "auto" and value not in registry.GENERATORS:
-            raise ValueError(f"unknown generator '{value[:40]}' (choose auto, {', '.join(registry.GENERATORS)})")
-        return value
-
-    @field_validator("allowed_generators")
-    @classmethod
-    def _known_generators(cls, value: list[str] | None) -> list[str] | None:
-        for name in value or []:
-            if name not in registry.GENERATORS:
-                raise ValueError(f"unknown generator '{name[:40]}' (choose {', '.join(registry.GENERATORS)})")
-        return value
+        return value if value == "auto" else _generator_name(value)
 
     @field_validator("embedder")
     @classmethod
