@@ -13,16 +13,20 @@ import sys
 from urllib.parse import urlsplit
 
 from conftest import qa_clean_env
-from test_ui_browser import (
+from test_ui_browser import (  # the fixtures are used by name as test arguments
     ARTIFACTS,
     ROOT,
     answer_text,
     ask,
     bot_rows,
+    browser,  # noqa: F401
+    context,  # noqa: F401
     open_how,
+    page,  # noqa: F401
+    server,  # noqa: F401
     shot,
     wait_for_turn,
-)  # noqa: F401
+)
 
 NATO_Q = "Who heads NATO's Military Committee?"
 SEA_Q = "Which sea were the joint flight drills over?"
