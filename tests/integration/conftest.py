@@ -1,4 +1,5 @@
-"""Integration fixtures: real llama.cpp models and servers, and real embedded Chroma stores indexed with MiniLM.
+"""Integration fixtures: real llama.cpp models and servers, the web app's settings and API client, and real embedded
+Chroma stores indexed with MiniLM.
 
 Stores, one per need (each built once per session, read-only for the tests that share it):
 - ``seeds``: the repository's two seed articles, as a user's first ingest leaves them.
@@ -63,6 +64,21 @@ def llama_server_factory(smollm_gguf: Path):
     yield start
     for server in started:
         server.stop()
+
+
+# --- the web app (tests/conftest.py: ui_server), from the outside ---------------------------------------------------
+@pytest.fixture(scope="session")
+def web_settings(ui_server):
+    """The web app's settings as this process reads its store: same folder, extractive generator."""
+    return store_settings(ui_server.store_dir, generator="extractive")
+
+
+@pytest.fixture(scope="session")
+def web_client(ui_server):
+    """A gradio_client for the web app's named endpoints (`/ask`)."""
+    from gradio_client import Client
+
+    return Client(ui_server.url, verbose=False)
 
 
 # --- stores ----------------------------------------------------------------------------------------------------------

@@ -14,20 +14,15 @@ import httpx
 import openai
 import pytest
 from support.processes import UIServer, free_tcp_port
-from support.project import ROOT
+from support.project import ROOT, doc_texts
 
 QUESTION = "Who heads NATO's Military Committee?"
 FOLLOW_UP = "Who did he meet?"
 
 
 @pytest.fixture(scope="module")
-def server(ui_server):
-    return ui_server
-
-
-@pytest.fixture(scope="module")
-def base_url(server) -> str:
-    return server.url + "v1"
+def base_url(ui_server) -> str:
+    return ui_server.url + "v1"
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +32,8 @@ def client(base_url):
 
 
 @pytest.fixture(scope="module")
-def settings(server):
-    from qa_bot.config import Settings
-
-    return Settings(store_dir=server.store_dir, chroma_host=None, collection="qa_bot", generator="extractive")
-
-
-@pytest.fixture(scope="module")
-def texts(settings) -> dict[str, str]:
-    from qa_bot.index.embeddings import embedder_id
-    from qa_bot.index.store import Store
-
-    store = Store(settings, embedder_id(settings)).open_for_read()
-    return {d: store.document_text(d) for d in store.registry()}
+def texts(web_settings) -> dict[str, str]:
+    return doc_texts(web_settings)
 
 
 def extra(obj, name: str):
@@ -64,7 +48,7 @@ def test_models_lists_the_allowed_generators(client):
     assert all(m.object == "model" and m.owned_by == "qa-bot" for m in models.data)
 
 
-def test_completion_is_the_pipeline_answer_with_citations(client, settings, texts):
+def test_completion_is_the_pipeline_answer_with_citations(client, web_settings, texts):
     from qa_bot import answer
 
     r = client.chat.completions.create(
@@ -74,7 +58,7 @@ def test_completion_is_the_pipeline_answer_with_citations(client, settings, text
             {"role": "user", "content": QUESTION},
         ],
     )
-    want = answer(QUESTION, settings=settings)
+    want = answer(QUESTION, settings=web_settings)
     content = r.choices[0].message.content
     assert r.object == "chat.completion" and r.model == "extractive" and r.choices[0].finish_reason == "stop"
     assert r.choices[0].message.role == "assistant"
@@ -98,7 +82,7 @@ def test_completion_is_the_pipeline_answer_with_citations(client, settings, text
             in content
         )
     assert all("/" not in c["source"] and "\\" not in c["source"] for c in citations)
-    assert str(settings.store_dir) not in r.model_dump_json()  # no server path anywhere in the response
+    assert str(web_settings.store_dir) not in r.model_dump_json()  # no server path anywhere in the response
     details = extra(r, "answer")
     assert details["text"] == want.text and details["refused"] is False and details["generator"] == "extractive"
     assert details["standalone_question"] == QUESTION and set(details["timings"]) >= {"retrieve", "generate", "verify"}
@@ -136,7 +120,7 @@ def test_stream_sends_openai_chunks_ending_with_done(client, base_url):
     assert json.loads(events[-2].removeprefix("data: "))["choices"][0]["finish_reason"] == "stop"
 
 
-def test_messages_are_the_history(client, settings):
+def test_messages_are_the_history(client, web_settings):
     from qa_bot import answer
 
     first = client.chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
@@ -149,7 +133,7 @@ def test_messages_are_the_history(client, settings):
             {"role": "user", "content": FOLLOW_UP},
         ],
     )
-    want = answer(FOLLOW_UP, [(QUESTION, extra(first, "answer")["text"])], settings=settings)
+    want = answer(FOLLOW_UP, [(QUESTION, extra(first, "answer")["text"])], settings=web_settings)
     got = extra(r, "answer")
     assert got["standalone_question"] == want.standalone_question != FOLLOW_UP
     assert QUESTION in got["standalone_question"]

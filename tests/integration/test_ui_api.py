@@ -1,6 +1,6 @@
 """The web app's named `/ask` endpoint, called with gradio_client, agrees with the Python API on the same store.
 
-The server is `python app.py` in a subprocess (conftest.ui_server); this process reads the same store directly.
+The server is `python app.py` in a subprocess (tests/conftest.py ui_server); this process reads the same store directly.
 """
 
 from __future__ import annotations
@@ -15,26 +15,6 @@ QUESTIONS = [
     "Which sea were the joint flight drills over?",
     "What did Stoltenberg and Kishida agree on?",
 ]
-
-
-@pytest.fixture(scope="module")
-def server(ui_server):
-    return ui_server
-
-
-@pytest.fixture(scope="module")
-def settings(server):
-    """The server's settings: same store, extractive generator (its environment minus the port)."""
-    from qa_bot.config import Settings
-
-    return Settings(store_dir=server.store_dir, chroma_host=None, collection="qa_bot", generator="extractive")
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    from gradio_client import Client
-
-    return Client(server.url, verbose=False)
 
 
 # The Citation fields the issue promises API users, spelled out here rather than taken from the app's serializer.
@@ -59,11 +39,11 @@ def picked(r: dict) -> dict:
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
-def test_ask_matches_the_python_api(client, settings, question):
+def test_ask_matches_the_python_api(web_client, web_settings, question):
     from qa_bot import answer
 
-    got = client.predict(question, api_name="/ask")
-    want = answer(question, settings=settings)
+    got = web_client.predict(question, api_name="/ask")
+    want = answer(question, settings=web_settings)
     assert picked(got) == expected(want)
     assert got["citations"], "a seed question should be answered with sources"
     assert got["generator"] == "extractive" and set(got["timings"]) >= {"retrieve", "generate", "verify"}
@@ -73,35 +53,35 @@ def test_ask_matches_the_python_api(client, settings, question):
     assert c["quote"] and c["quote"] in doc
 
 
-def test_ask_with_history_top_k_and_generator(client, settings):
+def test_ask_with_history_top_k_and_generator(web_client, web_settings):
     from qa_bot import answer
 
-    first = client.predict(QUESTIONS[0], api_name="/ask")
+    first = web_client.predict(QUESTIONS[0], api_name="/ask")
     history = [[QUESTIONS[0], first["text"]]]
-    got = client.predict("Who did he meet?", history, "extractive", 2, api_name="/ask")
+    got = web_client.predict("Who did he meet?", history, "extractive", 2, api_name="/ask")
     want = answer(
-        "Who did he meet?", [(QUESTIONS[0], first["text"])], settings=settings, generator="extractive", top_k=2
+        "Who did he meet?", [(QUESTIONS[0], first["text"])], settings=web_settings, generator="extractive", top_k=2
     )
     assert picked(got) == expected(want)
     assert got["standalone_question"] != "Who did he meet?"  # the follow-up was rewritten with the history
     assert QUESTIONS[0] in got["standalone_question"]
 
 
-def test_ask_refuses_like_the_python_api(client, settings):
+def test_ask_refuses_like_the_python_api(web_client, web_settings):
     from qa_bot import answer
 
     q = "What is the boiling point of liquid nitrogen on Mars?"
-    got = client.predict(q, api_name="/ask")
+    got = web_client.predict(q, api_name="/ask")
     assert got["refused"] is True and got["citations"] == []
-    assert picked(got) == expected(answer(q, settings=settings))
+    assert picked(got) == expected(answer(q, settings=web_settings))
 
 
-def test_ask_errors_are_friendly(client):
+def test_ask_errors_are_friendly(web_client):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError) as e:
-        client.predict("   ", api_name="/ask")
+        web_client.predict("   ", api_name="/ask")
     assert "empty" in str(e.value) and "Traceback" not in str(e.value)
     with pytest.raises(AppError) as e:
-        client.predict("Who heads NATO's Military Committee?", None, "no-such-generator", None, api_name="/ask")
+        web_client.predict("Who heads NATO's Military Committee?", None, "no-such-generator", None, api_name="/ask")
     assert "unknown generator" in str(e.value).lower()

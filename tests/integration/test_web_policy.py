@@ -16,35 +16,28 @@ from support.project import SEEDS
 Q1, Q2 = "Who heads NATO's Military Committee?", "Who did he meet?"
 
 
-@pytest.fixture(scope="module")
-def client(ui_server):
-    from gradio_client import Client
-
-    return Client(ui_server.url, verbose=False)
-
-
-def app_error(client, *args) -> str:
+def app_error(web_client, *args) -> str:
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError) as e:
-        client.predict(*args, api_name="/ask")
+        web_client.predict(*args, api_name="/ask")
     assert "Traceback" not in str(e.value)
     return str(e.value).lower()  # the web capitalises the message
 
 
 # --- item 11 ---------------------------------------------------------------------------------------------------------
-def test_ask_names_source_files_not_server_paths(client):
-    got = client.predict(Q1, api_name="/ask")
+def test_ask_names_source_files_not_server_paths(web_client):
+    got = web_client.predict(Q1, api_name="/ask")
     sources = {c["source"] for c in got["citations"]}
     assert sources and all("/" not in s and "\\" not in s for s in sources), sources
     assert sources <= {p.name for p in SEEDS.iterdir()}
 
 
 # --- item 13 ---------------------------------------------------------------------------------------------------------
-def test_ask_takes_role_message_history_like_pairs(client):
-    first = client.predict(Q1, api_name="/ask")
-    pairs = client.predict(Q2, [[Q1, first["text"]]], None, None, api_name="/ask")
-    roles = client.predict(
+def test_ask_takes_role_message_history_like_pairs(web_client):
+    first = web_client.predict(Q1, api_name="/ask")
+    pairs = web_client.predict(Q2, [[Q1, first["text"]]], None, None, api_name="/ask")
+    roles = web_client.predict(
         Q2,
         [{"role": "user", "content": Q1}, {"role": "assistant", "content": first["text"]}],
         None,
@@ -55,18 +48,18 @@ def test_ask_takes_role_message_history_like_pairs(client):
     assert roles["text"] == pairs["text"]
 
 
-def test_ask_rejects_a_history_of_plain_strings_and_a_bad_top_k(client):
-    assert "history item 0 is the text" in app_error(client, Q2, [Q1, "Rob Bauer."], None, None)
-    assert "top_k must be from 1 to 50" in app_error(client, Q1, None, None, 0)
-    assert "top_k must be a whole number" in app_error(client, Q1, None, None, "many")
+def test_ask_rejects_a_history_of_plain_strings_and_a_bad_top_k(web_client):
+    assert "history item 0 is the text" in app_error(web_client, Q2, [Q1, "Rob Bauer."], None, None)
+    assert "top_k must be from 1 to 50" in app_error(web_client, Q1, None, None, 0)
+    assert "top_k must be a whole number" in app_error(web_client, Q1, None, None, "many")
     assert (
-        len(client.predict(Q1, None, None, "2", api_name="/ask")["timings"]) >= 3
+        len(web_client.predict(Q1, None, None, "2", api_name="/ask")["timings"]) >= 3
     )  # a number as text is read as the number
 
 
 # --- item 16 ---------------------------------------------------------------------------------------------------------
-def test_ask_refuses_a_generator_the_server_does_not_allow(client):
-    msg = app_error(client, Q1, None, "openai", None)
+def test_ask_refuses_a_generator_the_server_does_not_allow(web_client):
+    msg = app_error(web_client, Q1, None, "openai", None)
     assert "not enabled on this server" in msg and "available here: extractive" in msg
 
 
