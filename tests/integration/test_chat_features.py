@@ -1,6 +1,7 @@
 """Issue 13's chat features without a browser, on real stores with the extractive generator: stage events of the answer
 chain (library, web chat, CLI), ratings exported as evaluation questions that `qa-bot eval` reads, document removal.
-The pieces without a store (rendering order, feedback log, export rows, conversation key): tests/unit/test_chat_pieces.py.
+The pieces without a store or Gradio (rendering order, feedback log, export rows, the conversation key):
+tests/unit/test_chat_pieces.py.
 """
 
 from __future__ import annotations
@@ -157,6 +158,18 @@ def test_documents_show_chunks_and_indexing_time_and_can_be_removed(tmp_path):
     assert (
         webapp.remove("kept").startswith('<div class="qa-status-ok">') and kept.exists()
     )  # a file outside uploads/ is never deleted
+
+
+# --- saved conversations: the page, built by Gradio (the key itself: tests/unit/test_chat_pieces.py) -----------------
+def test_two_server_starts_on_one_store_give_the_page_the_same_conversation_key(tmp_path):
+    from qa_bot.apps.conversations import STORAGE_KEY
+
+    configs = []
+    for _ in range(2):
+        demo = ui.build_demo(store_settings(tmp_path / "s", generator="extractive"))
+        state = next(c for c in demo.config["components"] if c.get("type") == "browserstate")
+        configs.append((state["props"]["secret"], state["props"]["storage_key"]))
+    assert configs[0] == configs[1] and configs[0][1] == STORAGE_KEY
 
 
 # --- the CLI -----------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Issue 13's chat pieces without a store or a model: the chat's rendering order of stages, passages, streamed text and
 the verified answer (a scripted stream), the feedback log and its export rows, and the saved-conversation key.
-With real stores and the extractive generator: tests/integration/test_chat_features.py."""
+With real stores and the extractive generator, and the whole Gradio page: tests/integration/test_chat_features.py."""
 
 from __future__ import annotations
 
@@ -120,20 +120,13 @@ def test_safe_settings_keep_no_secret(tmp_path):
 
 
 def test_conversation_key_is_made_once_per_store_and_kept_private(tmp_path):
-    from qa_bot.apps.conversations import KEY_FILE, STORAGE_KEY, conversations_key
+    from qa_bot.apps.conversations import KEY_FILE, conversations_key
 
     key = conversations_key(tmp_path)
     assert len(key) >= 16 and conversations_key(tmp_path) == key
     assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE).st_mode) == 0o600
     (tmp_path / KEY_FILE).write_text("short")  # a damaged key is replaced, not used
     assert conversations_key(tmp_path) not in (key, "short")
-
-    configs = []
-    for _ in range(2):  # two server starts on one store give the page the same key and slot
-        demo = ui.build_demo(store_settings(tmp_path / "s", generator="extractive"))
-        state = next(c for c in demo.config["components"] if c.get("type") == "browserstate")
-        configs.append((state["props"]["secret"], state["props"]["storage_key"]))
-    assert configs[0] == configs[1] and configs[0][1] == STORAGE_KEY
 
 
 def test_a_rater_has_one_rating_per_answer(tmp_path):
