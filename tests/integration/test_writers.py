@@ -610,7 +610,7 @@ def note_text(writer: int, i: int, revision: int) -> str:
 WRITER = r"""
 import json, sys, time
 from pathlib import Path
-sys.path.insert(0, sys.argv[4])
+sys.path[:0] = [sys.argv[4], str(Path(sys.argv[4]).parent)]  # this folder, and tests/ for support
 from test_writers import note_text
 from qa_bot.config import get_settings
 from qa_bot.ingestion.indexer import ingest
