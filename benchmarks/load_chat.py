@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 SQUAD_DOCS = ["Force", "Black_Death", "Amazon_rainforest", "Ctenophora"]
-# Questions about the bundled seeds/ with the phrase the answer must contain (as in tests/test_answer.py).
+# Questions about the bundled seeds/ with the phrase the answer must contain (as in tests/integration/test_answer.py).
 SEED_QUESTIONS = [
     ("Which sea were the joint flight drills over?", "Sea of Japan"),
     ("Who did Stoltenberg give an interview to?", "Kyodo News"),

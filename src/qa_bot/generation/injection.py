@@ -7,7 +7,7 @@ Chinese versions; look-alike letters (fullwidth forms, Cyrillic and Greek homogl
 sentences hard-wrapped over several lines; abbreviations inside a sentence ("e.g."); and any sentence carrying a
 chat-template control token or a fence tag. The check reads a folded copy of each sentence; the text itself is only
 ever replaced sentence by sentence, never rewritten. The SQuAD articles in eval/ and the seeds give 0 hits
-(tests/test_injection.py keeps it so).
+(tests/unit/test_prompt_fence.py keeps it so).
 """
 
 from __future__ import annotations

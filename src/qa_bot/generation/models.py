@@ -12,7 +12,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -255,12 +255,20 @@ def _yes_share(prob_of: Any) -> float:
     return 0.5 if yes + no <= 0 else yes / (yes + no)
 
 
+@runtime_checkable
+class ReadsYesProbability(Protocol):
+    """A chat model that reads its own P(yes) (the local model from its logits; a test's scripted model)."""
+
+    def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float: ...
+
+
 def yes_probability(model: BaseChatModel, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
-    """The model's P(yes) for a yes/no question: from logits (local), from the first token's log-probabilities
-    (OpenAI-compatible servers that return them), else 1.0 / 0.0 / 0.5 from the reply text."""
+    """The model's P(yes) for a yes/no question: its own reading if it has one (``ReadsYesProbability``: the local
+    model's logits), from the first token's log-probabilities (OpenAI-compatible servers that return them), else
+    1.0 / 0.0 / 0.5 from the reply text."""
     import math
 
-    if isinstance(model, LocalChatModel):
+    if isinstance(model, ReadsYesProbability):
         return model.yes_probability(messages, reuse_cache)
     try:
         msg = model.bind(logprobs=True, top_logprobs=10, max_tokens=1).invoke(messages)

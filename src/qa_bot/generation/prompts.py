@@ -46,7 +46,7 @@ Standalone question:"""
 
 # Tried and rejected (2026-11-23): a system prompt that asks less often for the refusal and two worked examples
 # (an answer and a refusal) raised the local model's seed-set correctness from 39.5 % to 53.5 %, but made it answer
-# "PWNED" from the planted injection document and lose follow-ups (tests/test_answer_llm.py). Safety first.
+# "PWNED" from the planted injection document and lose follow-ups (tests/integration/test_answer_llm.py). Safety first.
 legacy_answer_prompt = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_HUMAN)])
 
 # The model's only job is to read and answer: no refusal option (abstaining is a separate, calibrated decision) and no
