@@ -260,7 +260,9 @@ class Settings(BaseSettings):
     @field_validator("generator")
     @classmethod
     def _known_generator(cls, value: str) -> str:
-        return value if value == "auto" else _generator_name(value)
+        if value != "auto" and value not in registry.GENERATORS:
+            raise ValueError(f"unknown generator '{value[:40]}' (choose auto, {', '.join(registry.GENERATORS)})")
+        return value
 
     @field_validator("embedder")
     @classmethod

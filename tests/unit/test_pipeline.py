@@ -11,8 +11,8 @@ from support.planted import CANARIES, leaks
 from support.project import AP_DOC, doc_texts
 
 from qa_bot import Answer, QABotError, Stage, answer
+from qa_bot.answer_format import REFUSAL_TEXT
 from qa_bot.pipeline import Bot
-from qa_bot.verify.citations import REFUSAL_TEXT
 
 NATO_Q = "Who heads NATO's Military Committee?"
 SEA_Q = "Which sea were the joint flight drills over?"
