@@ -6,6 +6,7 @@ shape one of them accepts is accepted by all, and a wrong one gets the same one-
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -95,10 +96,8 @@ def check_top_k(top_k: Any) -> int | None:
         return None
     value = top_k
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # rejected below, with the text as given
             value = int(value.strip())
-        except ValueError:
-            pass  # rejected below, with the text as given
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):

@@ -188,7 +188,7 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
         lines += ["| id | type | question | gold | answer | short |", "|---|---|---|---|---|---|"]
         for r in wrong[:max_failures]:
             gold = "(unanswerable)" if r["is_impossible"] else " / ".join(r["answers"][:3])
-            ans = r["error"] and f"ERROR: {r['error']}" or r["answer"]
+            ans = (r["error"] and f"ERROR: {r['error']}") or r["answer"]
             lines.append(
                 f"| {r['id']} | {r['type']} | {_esc(r['question'])} | {_esc(gold)} | {_esc(ans[:300])} | {_esc(r['short_answer'])} |"
             )
@@ -237,7 +237,7 @@ def write_chart(run: EvalRun, path: Path) -> bool:
     ax.set_yticks(y, [label for _, label in keys])
     ax.set_xlim(0, 105)
     ax.set_xlabel("%")
-    for yi, v in zip(y, vals):
+    for yi, v in zip(y, vals, strict=True):
         ax.text(min(v + 1, 92), yi, f"{v:.1f}", va="center", fontsize=9)
     if run.squad_official:
         ax.axvline(50, color="grey", ls=":", lw=1)
@@ -264,7 +264,7 @@ def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tup
     out = []
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
-        sel = [(p, y) for p, y in zip(ps, ys) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        sel = [(p, y) for p, y in zip(ps, ys, strict=False) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
         if sel:
             out.append((sum(p for p, _ in sel) / len(sel), sum(y for _, y in sel) / len(sel), len(sel)))
     return out

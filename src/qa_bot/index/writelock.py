@@ -15,6 +15,7 @@ A second writer waits (saying so once, with the holder) up to ``write_wait`` sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 import filelock
 
@@ -84,7 +86,13 @@ class _Reentrant:
     def held(self) -> bool:
         return self._depth > 0
 
-    def __enter__(self):
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
@@ -135,10 +143,8 @@ class FileWriterLock(_Reentrant):
     def release(self) -> None:
         self._depth -= 1
         if self._depth == 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.truncate(self.path, 0)  # so a waiter never names a writer that has finished
-            except OSError:
-                pass
             self._lock.release()
 
     def check(self) -> None:
@@ -220,9 +226,8 @@ class LeaseWriterLock(_Reentrant):
                 record = self._record(self._token)
                 self._collection().update(ids=[self.ID], metadatas=[record])
                 expires = record["expires"]
-            except (
-                Exception
-            ) as e:  # server unreachable: the writes fail on their own; once the lease ran out it is lost
+            except Exception as e:
+                # Server unreachable: the writes fail on their own; once the lease ran out it is lost.
                 if time.time() > expires:
                     self._lost = f"could not renew it: {type(e).__name__}"
                     return
@@ -241,8 +246,6 @@ class LeaseWriterLock(_Reentrant):
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=5)
-        try:
+        with contextlib.suppress(Exception):  # the server is gone: the lease expires on its own
             self._collection().delete(ids=[self.ID], where={"token": self._token})
-        except Exception:
-            pass  # the server is gone: the lease expires on its own
         self._token = self._renewer = None

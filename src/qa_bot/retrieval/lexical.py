@@ -123,7 +123,11 @@ class LexicalIndex:
             return []
         k = min(k, len(self.chunks))
         docs, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=1)
-        return [(self.chunks[int(i)], float(s)) for i, s in zip(np.asarray(docs[0]), np.asarray(scores[0])) if s > 0]
+        return [
+            (self.chunks[int(i)], float(s))
+            for i, s in zip(np.asarray(docs[0]), np.asarray(scores[0]), strict=True)
+            if s > 0
+        ]
 
 
 def _fsync(path: Path) -> None:
