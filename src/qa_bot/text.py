@@ -77,7 +77,8 @@ DEMONYMS = {
 }
 _WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
 _ABBREV = re.compile(
-    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
 )
 _SENT_END = re.compile(r"[.!?。]+[\"'”’)\]]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+|$)|\n+")
 

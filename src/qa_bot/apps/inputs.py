@@ -91,7 +91,8 @@ def normalise_history(history: Any, answer_text: Callable[[dict], str | None] | 
 
 
 def check_top_k(top_k: Any) -> int | None:
-    """``top_k`` as an int in 1..MAX_TOP_K (None: the configured default). Whole numbers given as text or float are accepted."""
+    """``top_k`` as an int in 1..MAX_TOP_K (None: the configured default). Whole numbers given as text or float are
+    accepted."""
     if top_k is None:
         return None
     value = top_k

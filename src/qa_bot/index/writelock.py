@@ -1,16 +1,18 @@
 """One writer at a time per store, across processes (and machines, for a Chroma server).
 
-Chroma has no transactions, so the write protocol in store.py is only safe with a single writer: a repair that runs while
-another writer sits between its chunk upsert and its registry commit deletes that writer's chunks. Every write therefore
-happens under this lock:
+Chroma has no transactions, so the write protocol in store.py is only safe with a single writer: a repair that runs
+while another writer sits between its chunk upsert and its registry commit deletes that writer's chunks. Every write
+therefore happens under this lock:
 
-- embedded store: an OS file lock (``filelock``) on ``STORE_DIR/.qa-bot-writer.lock``; the OS drops it when the holder dies;
-- Chroma server: a lease record in the collection ``<name>__writer``. Chroma's ``add`` keeps an existing id, so the first
-  ``add`` wins and every writer reads back whose lease it is; the holder renews it in the background, and a lease whose
-  holder died expires after ``write_lease_seconds`` and is then removed by id *and* token, so two waiters can't both
-  break it.
+- embedded store: an OS file lock (``filelock``) on ``STORE_DIR/.qa-bot-writer.lock``; the OS drops it when the holder
+  dies;
+- Chroma server: a lease record in the collection ``<name>__writer``. Chroma's ``add`` keeps an existing id, so the
+  first ``add`` wins and every writer reads back whose lease it is; the holder renews it in the background, and a lease
+  whose holder died expires after ``write_lease_seconds`` and is then removed by id *and* token, so two waiters can't
+  both break it.
 
-A second writer waits (saying so once, with the holder) up to ``write_wait`` seconds, then fails with a message naming it.
+A second writer waits (saying so once, with the holder) up to ``write_wait`` seconds, then fails with a message naming
+it.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ class Holder:
 
     def describe(self) -> str:
         started = time.strftime("%H:%M:%S UTC", time.gmtime(self.since))
-        return f"pid {self.pid} on {self.host} ({self.command}), writing since {started} ({time.time() - self.since:.0f} s)"
+        return (
+            f"pid {self.pid} on {self.host} ({self.command}), "
+            f"writing since {started} ({time.time() - self.since:.0f} s)"
+        )
 
 
 def _describe(holder: Holder | None) -> str:
@@ -236,7 +241,8 @@ class LeaseWriterLock(_Reentrant):
         """Called before each write: a writer whose lease expired must not go on writing beside the new holder."""
         if self._lost:
             raise WriterBusy(
-                f"lost the writer lease on the {self.where} ({self._lost}); nothing more was written: run the ingest again"
+                f"lost the writer lease on the {self.where} ({self._lost}); "
+                "nothing more was written: run the ingest again"
             )
 
     def release(self) -> None:

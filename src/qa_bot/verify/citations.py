@@ -64,7 +64,8 @@ def support(sentence: str, passage: str, question: str = "", threshold: float = 
 
 
 def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, int]:
-    """Offsets (within the passage) of the passage sentence, or pair of adjacent sentences, that best supports ``sentence``.
+    """Offsets (within the passage) of the passage sentence, or pair of adjacent sentences, that best supports
+    ``sentence``.
 
     With the ``question``, its words break ties between sentences that contain the claim: a short answer ("Asia") is
     quoted from the sentence that attaches it to what was asked, not from the first sentence that happens to name it."""
