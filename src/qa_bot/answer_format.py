@@ -17,8 +17,10 @@ _SEPARATOR = re.compile(r"\s*[,;]\s*")
 
 REFUSAL_TEXT = "The documents don't say."
 _REFUSAL = re.compile(
-    r"(documents?|passages?|sources?|context|provided (text|information)|articles?)\s+(do(es)?\s*n[o']t|does not|do not)\s+(say|contain|mention|provide|specify|include|state|answer)"
-    r"|not (mentioned|stated|specified|found|provided|contained|given) in the (documents?|passages?|sources?|context|articles?|text)"
+    r"(documents?|passages?|sources?|context|provided (text|information)|articles?)\s+"
+    r"(do(es)?\s*n[o']t|does not|do not)\s+(say|contain|mention|provide|specify|include|state|answer)"
+    r"|not (mentioned|stated|specified|found|provided|contained|given) in the "
+    r"(documents?|passages?|sources?|context|articles?|text)"
     r"|^\W*(the )?text (does not|doesn'?t) (say|mention|specify|state)"
     r"|no (information|mention) (about|on|of|regarding)"
     r"|(can ?no?t|unable to) (answer|find|determine)",

@@ -76,8 +76,10 @@ def _share(default: float, description: str):
 
 
 class Settings(BaseSettings):
-    # allow_inf_nan=False: `nan` slips through every ge/le bound (all comparisons are false) and `inf` through one-sided ones.
-    # populate_by_name: Settings(server_host=...) works although the variable also has another name (GRADIO_SERVER_NAME).
+    # allow_inf_nan=False: `nan` slips through every ge/le bound (all comparisons are false) and `inf` through
+    # one-sided ones.
+    # populate_by_name: Settings(server_host=...) works although the variable also has another name
+    # (GRADIO_SERVER_NAME).
     model_config = SettingsConfigDict(
         env_prefix="QA_BOT_", extra="ignore", validate_assignment=True, allow_inf_nan=False, populate_by_name=True
     )
@@ -132,7 +134,8 @@ class Settings(BaseSettings):
     mmr_lambda: float = Field(
         default=0.7, ge=0.0, le=1.0, description="MMR relevance/diversity trade-off (1 = relevance only)."
     )
-    # A near-duplicate is nearly the same text: below 0.5 unrelated passages would be dropped as duplicates of the first.
+    # A near-duplicate is nearly the same text: below 0.5 unrelated passages would be dropped as duplicates of the
+    # first.
     dedup_threshold: float = Field(
         default=0.92, ge=0.5, le=1.0, description="Cosine above which two passages count as near-duplicates."
     )
@@ -152,7 +155,9 @@ class Settings(BaseSettings):
     # NoDecode: the variable is a comma-separated list (`extractive,local`), not JSON.
     allowed_generators: Annotated[list[GeneratorName] | None, NoDecode] = Field(
         default=None,
-        description="Generators web users may pick (comma-separated); default: the configured generator plus `extractive`.",
+        description=(
+            "Generators web users may pick (comma-separated); default: the configured generator plus `extractive`."
+        ),
     )
     openai_model: str = Field(default="gpt-4.1-mini", description="Chat model for the openai generator.")
     openai_api_key: SecretStr | None = Field(
@@ -179,7 +184,10 @@ class Settings(BaseSettings):
     # --- answer design (each step can be switched off for the ablation in README "Answer quality") ---
     answer_prompt: Literal["plain", "legacy"] = Field(
         default="plain",
-        description="`plain`: one user turn that only asks to answer from the evidence; `legacy`: the old system prompt with refusal rule and [n] duty.",
+        description=(
+            "`plain`: one user turn that only asks to answer from the evidence; "
+            "`legacy`: the old system prompt with refusal rule and [n] duty."
+        ),
     )
     evidence: Literal["sentences", "passages"] = Field(
         default="sentences",
@@ -216,14 +224,19 @@ class Settings(BaseSettings):
     )
     abstain: Literal["calibrated", "none"] = Field(
         default="calibrated",
-        description="`calibrated`: refuse when the fitted P(correct) is below the threshold; `none`: answer whenever the answer is attributable.",
+        description=(
+            "`calibrated`: refuse when the fitted P(correct) is below the threshold; "
+            "`none`: answer whenever the answer is attributable."
+        ),
     )
     abstain_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Override the fitted abstention threshold."
     )
     abstain_model: Path | None = Field(
         default=None,
-        description="Another fitted abstention model (JSON written by eval/fit_abstention.py); default: the packaged one.",
+        description=(
+            "Another fitted abstention model (JSON written by eval/fit_abstention.py); default: the packaged one."
+        ),
     )
     self_check: bool = Field(
         default=True,

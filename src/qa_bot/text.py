@@ -15,13 +15,18 @@ except ImportError:  # PyStemmer is a dependency; degrade to no stemming
         return w
 
 
-STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been being it its this that these those
-    he she they them his her their there here what which who whom whose when where why how do does did done has have had not no
-    nor so than too very can could would should will shall may might must i you we us our your me my mine also into over under
-    about after before between during while up down out off again further then once all any both each few more most other some
-    such only own same just s t don now according said says say""".split()
-)
+# fmt: off
+STOPWORDS = frozenset({
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is",
+    "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "he", "she", "they",
+    "them", "his", "her", "their", "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why",
+    "how", "do", "does", "did", "done", "has", "have", "had", "not", "no", "nor", "so", "than", "too", "very", "can",
+    "could", "would", "should", "will", "shall", "may", "might", "must", "i", "you", "we", "us", "our", "your", "me",
+    "my", "mine", "also", "into", "over", "under", "about", "after", "before", "between", "during", "while", "up",
+    "down", "out", "off", "again", "further", "then", "once", "all", "any", "both", "each", "few", "more", "most",
+    "other", "some", "such", "only", "own", "same", "just", "s", "t", "don", "now", "according", "said", "says", "say",
+})
+# fmt: on
 _NUMBER_WORDS = {
     "one": "1",
     "two": "2",
@@ -72,7 +77,8 @@ DEMONYMS = {
 }
 _WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
 _ABBREV = re.compile(
-    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Lt|Col|Sgt|Rep|Sen|Gov|Inc|Ltd|Co|vs|etc|e\.g|i\.e|U\.S|U\.K|D\.C|No|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
 )
 _SENT_END = re.compile(r"[.!?。]+[\"'”’)\]]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+|$)|\n+")
 
@@ -89,7 +95,7 @@ def norm_token(w: str, demonyms: bool = True) -> str:
 
 def content_words(text: str) -> list[str]:
     """Lower-cased words, stopwords removed."""
-    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
+    return [w for w in words(text) if (w not in STOPWORDS and len(w) > 1) or w.isdigit()]
 
 
 def content_tokens(text: str) -> list[str]:

@@ -51,7 +51,8 @@ def conversations_key(store_dir: Path) -> str:
 
 
 def setup_saved_conversations(chat: Any, store_dir: Path) -> None:
-    """Give a ChatInterface built with ``save_history=True`` this store's key, a fixed localStorage slot, and element ids.
+    """Give a ChatInterface built with ``save_history=True`` this store's key, a fixed localStorage slot, and element
+    ids.
 
     Must run inside the ``gr.Blocks`` context, before it closes (the page's config is built then)."""
     state = chat.saved_conversations

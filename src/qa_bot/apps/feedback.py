@@ -24,7 +24,10 @@ from qa_bot.schema import Answer, QABotError
 log = logging.getLogger("qa_bot.apps.feedback")
 
 FEEDBACK_FILE = "feedback.jsonl"
-TODO = "Write the correct answer(s) in 'answers' (or set 'is_impossible' to true if the documents don't say), then delete this 'todo' field: qa-bot eval skips the question until then."
+TODO = (
+    "Write the correct answer(s) in 'answers' (or set 'is_impossible' to true if the documents don't say), "
+    "then delete this 'todo' field: qa-bot eval skips the question until then."
+)
 _SECRET_WORDS = ("key", "secret", "token", "password")
 
 
@@ -113,7 +116,8 @@ class FeedbackLog:
     def add(self, liked: bool | None, record: dict, comment: str = "", rater: str = "") -> str:
         """Append a rating of the answer in ``record``; ``liked=None`` takes the rater's rating of it back.
 
-        One rater (a browser session) has one rating per answer: a later one replaces the earlier (thumbs up, then down)."""
+        One rater (a browser session) has one rating per answer: a later one replaces the earlier (thumbs up, then
+        down)."""
         fid = uuid.uuid4().hex[:12]
         key = hashlib.sha256(
             json.dumps([rater, record.get("question"), record.get("history"), record.get("answer")]).encode()
@@ -200,7 +204,8 @@ def to_question(entry: dict) -> dict:
 
 
 def export_questions(log_: FeedbackLog, out: Path) -> tuple[int, int]:
-    """Write every rating as an evaluation question to ``out``; returns (ready questions, questions waiting for a gold)."""
+    """Write every rating as an evaluation question to ``out``; returns (ready questions, questions waiting for a
+    gold)."""
     rows = [to_question(e) for e in log_.entries()]
     if not rows:
         raise QABotError(f"no feedback to export: {log_.path} has no ratings yet")

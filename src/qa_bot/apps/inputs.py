@@ -6,6 +6,7 @@ shape one of them accepts is accepted by all, and a wrong one gets the same one-
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -90,15 +91,14 @@ def normalise_history(history: Any, answer_text: Callable[[dict], str | None] | 
 
 
 def check_top_k(top_k: Any) -> int | None:
-    """``top_k`` as an int in 1..MAX_TOP_K (None: the configured default). Whole numbers given as text or float are accepted."""
+    """``top_k`` as an int in 1..MAX_TOP_K (None: the configured default). Whole numbers given as text or float are
+    accepted."""
     if top_k is None:
         return None
     value = top_k
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # rejected below, with the text as given
             value = int(value.strip())
-        except ValueError:
-            pass  # rejected below, with the text as given
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):

@@ -38,15 +38,18 @@ DEFINITIONS = """\
 * **EM / F1**: SQuAD v2 definitions (a refusal is the empty prediction: it scores 1 on an unanswerable question and 0
   otherwise), maximised over gold answers, averaged over all questions. *Full answer text* compares the whole
   (sentence-style) answer with the short gold span, so its precision, and F1, is low by construction even when the
-  answer is right; *short answer* compares a span cut from the answer by a heuristic (`qa_bot.evaluation.squad.short_answer`:
+  answer is right; *short answer* compares a span cut from the answer by a heuristic \
+(`qa_bot.evaluation.squad.short_answer`:
   first sentence, then a number/date/name by question type, else the words the question does not already contain).
 * **Retrieval** (answerable questions with gold data; k = top_k passages given to the generator): recall@k is the share
   of the question's gold documents (gold passages) found among the k hits; recall@1 whether the first hit is gold; MRR
-  is the mean reciprocal rank of the first gold hit (0 if none in the top k). A hit matches a gold passage (a gold quote,
+  is the mean reciprocal rank of the first gold hit (0 if none in the top k). A hit matches a gold passage \
+(a gold quote,
   or the SQuAD gold paragraph) when they share at least half of the shorter of the two spans. *Answer-bearing*: the
   hit's text contains a gold answer.
 * **Citations** (answered questions only), ALCE-style (Gao et al., 2023) with the project's support check
-  (`qa_bot.verify.citations.support`, the same check that verifies answers) in place of an NLI model: recall is the share of
+  (`qa_bot.verify.citations.support`, the same check that verifies answers) in place of an NLI model: recall is \
+the share of
   answer sentences supported by the concatenation of the passages they cite; precision the share of citations that are
   relevant (the sentence is supported, and the citation supports it alone or is needed by the others). Since the bot
   already drops citations this check rejects, precision mostly confirms that verification ran; recall shows how many
@@ -107,8 +110,10 @@ def console_table(run: EvalRun):
 def _settings_line(run: EvalRun) -> str:
     s = run.settings
     return (
-        f"top_k={s['top_k']}, chunk_size={s['chunk_size']}, chunk_overlap={s['chunk_overlap']}, min_relevance={s['min_relevance']}, "
-        f"EXTRACTIVE_MIN_SCORE={run.extractive_min_score}, fetch_k={s['fetch_k']}, mmr_lambda={s['mmr_lambda']}, embedder={s['embedder']}"
+        f"top_k={s['top_k']}, chunk_size={s['chunk_size']}, chunk_overlap={s['chunk_overlap']}, "
+        f"min_relevance={s['min_relevance']}, "
+        f"EXTRACTIVE_MIN_SCORE={run.extractive_min_score}, fetch_k={s['fetch_k']}, mmr_lambda={s['mmr_lambda']}, "
+        f"embedder={s['embedder']}"
     )
 
 
@@ -121,8 +126,11 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
     lines = [
         f"# Evaluation: {run.questions.name}, generator `{run.generator}`",
         "",
-        f"* Questions: `{run.questions.path}` ({m['n']} run: {m['n_answerable']} answerable, {m['n_unanswerable']} unanswerable); "
-        f"documents: `{run.docs}` indexed into a fresh store in {run.index_seconds:.0f} s",
+        (
+            f"* Questions: `{run.questions.path}` ({m['n']} run: {m['n_answerable']} answerable, "
+            f"{m['n_unanswerable']} unanswerable); "
+            f"documents: `{run.docs}` indexed into a fresh store in {run.index_seconds:.0f} s"
+        ),
         f"* Settings: {_settings_line(run)}",
         f"* Started {run.started}; {run.seconds:.0f} s in all; {m['errors']} errors",
         "",
@@ -152,11 +160,27 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
             "",
             "## SQuAD v2.0 official scorer (evaluate-v2.0.py)",
             "",
-            "What is compared: the official script scores a *predictions file* `{question id: answer text}` against the gold",
-            'spans, `""` meaning "no answer". The bot answers in sentences from a retrieval over all 35 articles (it is not',
-            "given the gold paragraph, unlike SQuAD readers), so two prediction files are scored: **short answers** cut from the",
-            "bot's answer by a heuristic (the headline number), and the **full answer text** (what users see; its F1 is bounded",
-            "by sentence length). Both use the bot's refusal as the abstention. Always abstaining scores 50.0 on this stratified",
+            # One item per line of the report; the long ones are split here in the source only.
+            (
+                "What is compared: the official script scores a *predictions file* `{question id: answer text}` "
+                "against the gold"
+            ),
+            (
+                'spans, `""` meaning "no answer". The bot answers in sentences from a retrieval over all 35 articles '
+                "(it is not"
+            ),
+            (
+                "given the gold paragraph, unlike SQuAD readers), so two prediction files are scored: "
+                "**short answers** cut from the"
+            ),
+            (
+                "bot's answer by a heuristic (the headline number), and the **full answer text** (what users see; "
+                "its F1 is bounded"
+            ),
+            (
+                "by sentence length). Both use the bot's refusal as the abstention. Always abstaining scores 50.0 on "
+                "this stratified"
+            ),
             "subset (half unanswerable).",
             "",
             "| predictions | exact | F1 | HasAns exact | HasAns F1 | NoAns (abstention accuracy) | total |",
@@ -165,7 +189,8 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
         for name, d in (("short answers", o), ("full answer text", f)):
             if d:
                 lines.append(
-                    f"| {name} | {d['exact']:.2f} | {d['f1']:.2f} | {d.get('HasAns_exact', 0):.2f} | {d.get('HasAns_f1', 0):.2f} | "
+                    f"| {name} | {d['exact']:.2f} | {d['f1']:.2f} | "
+                    f"{d.get('HasAns_exact', 0):.2f} | {d.get('HasAns_f1', 0):.2f} | "
                     f"{d.get('NoAns_exact', 0):.2f} | {d['total']} |"
                 )
         lines += ["", "Raw scorer output (short answers):", "", "```json", __import__("json").dumps(o, indent=2), "```"]
@@ -176,7 +201,8 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
             "",
             "## Abstention: reliability of the calibrated confidence",
             "",
-            f"{len(judged)} answers reached the answer/abstain decision (`reliability.png`). Correct = the draft answer,",
+            f"{len(judged)} answers reached the answer/abstain decision (`reliability.png`). "
+            "Correct = the draft answer,",
             "before the decision, contains a gold answer (never, for an unanswerable question).",
             "",
             "| mean predicted P(correct) | observed share correct | answers |",
@@ -188,9 +214,10 @@ def write_markdown(run: EvalRun, path: Path, max_failures: int = 40) -> None:
         lines += ["| id | type | question | gold | answer | short |", "|---|---|---|---|---|---|"]
         for r in wrong[:max_failures]:
             gold = "(unanswerable)" if r["is_impossible"] else " / ".join(r["answers"][:3])
-            ans = r["error"] and f"ERROR: {r['error']}" or r["answer"]
+            ans = (r["error"] and f"ERROR: {r['error']}") or r["answer"]
             lines.append(
-                f"| {r['id']} | {r['type']} | {_esc(r['question'])} | {_esc(gold)} | {_esc(ans[:300])} | {_esc(r['short_answer'])} |"
+                f"| {r['id']} | {r['type']} | {_esc(r['question'])} | {_esc(gold)} | {_esc(ans[:300])} | "
+                f"{_esc(r['short_answer'])} |"
             )
     lines += ["", "## Definitions", "", DEFINITIONS]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -237,7 +264,7 @@ def write_chart(run: EvalRun, path: Path) -> bool:
     ax.set_yticks(y, [label for _, label in keys])
     ax.set_xlim(0, 105)
     ax.set_xlabel("%")
-    for yi, v in zip(y, vals):
+    for yi, v in zip(y, vals, strict=True):
         ax.text(min(v + 1, 92), yi, f"{v:.1f}", va="center", fontsize=9)
     if run.squad_official:
         ax.axvline(50, color="grey", ls=":", lw=1)
@@ -264,7 +291,7 @@ def reliability_bins(ps: list[float], ys: list[int], bins: int = 10) -> list[tup
     out = []
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
-        sel = [(p, y) for p, y in zip(ps, ys) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        sel = [(p, y) for p, y in zip(ps, ys, strict=False) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
         if sel:
             out.append((sum(p for p, _ in sel) / len(sel), sum(y for _, y in sel) / len(sel), len(sel)))
     return out

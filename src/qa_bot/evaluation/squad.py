@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 from qa_bot.answer_format import strip_markers
-from qa_bot.verify.answer_types import question_kind, short_answer  # noqa: F401  (re-exported: SQuAD predictions are short spans)
+
+# Re-exported: SQuAD predictions are short spans.
+from qa_bot.verify.answer_types import question_kind, short_answer  # noqa: F401
 
 _PUNCT = set(string.punctuation)
 

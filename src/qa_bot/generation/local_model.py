@@ -165,7 +165,8 @@ def _assemble(parts: list[Path], target: Path, expected: str) -> None:
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise QABotError(
-                f"disk full while assembling the local model in {target.parent} (free about {needed / 1e9:.1f} GB or set QA_BOT_CACHE_DIR)"
+                f"disk full while assembling the local model in {target.parent} "
+                f"(free about {needed / 1e9:.1f} GB or set QA_BOT_CACHE_DIR)"
             ) from e
         raise QABotError(f"cannot write the local model to {target.parent}: {e.strerror or e}") from e
     finally:

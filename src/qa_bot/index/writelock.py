@@ -1,20 +1,23 @@
 """One writer at a time per store, across processes (and machines, for a Chroma server).
 
-Chroma has no transactions, so the write protocol in store.py is only safe with a single writer: a repair that runs while
-another writer sits between its chunk upsert and its registry commit deletes that writer's chunks. Every write therefore
-happens under this lock:
+Chroma has no transactions, so the write protocol in store.py is only safe with a single writer: a repair that runs
+while another writer sits between its chunk upsert and its registry commit deletes that writer's chunks. Every write
+therefore happens under this lock:
 
-- embedded store: an OS file lock (``filelock``) on ``STORE_DIR/.qa-bot-writer.lock``; the OS drops it when the holder dies;
-- Chroma server: a lease record in the collection ``<name>__writer``. Chroma's ``add`` keeps an existing id, so the first
-  ``add`` wins and every writer reads back whose lease it is; the holder renews it in the background, and a lease whose
-  holder died expires after ``write_lease_seconds`` and is then removed by id *and* token, so two waiters can't both
-  break it.
+- embedded store: an OS file lock (``filelock``) on ``STORE_DIR/.qa-bot-writer.lock``; the OS drops it when the holder
+  dies;
+- Chroma server: a lease record in the collection ``<name>__writer``. Chroma's ``add`` keeps an existing id, so the
+  first ``add`` wins and every writer reads back whose lease it is; the holder renews it in the background, and a lease
+  whose holder died expires after ``write_lease_seconds`` and is then removed by id *and* token, so two waiters can't
+  both break it.
 
-A second writer waits (saying so once, with the holder) up to ``write_wait`` seconds, then fails with a message naming it.
+A second writer waits (saying so once, with the holder) up to ``write_wait`` seconds, then fails with a message naming
+it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 import filelock
 
@@ -61,7 +65,10 @@ class Holder:
 
     def describe(self) -> str:
         started = time.strftime("%H:%M:%S UTC", time.gmtime(self.since))
-        return f"pid {self.pid} on {self.host} ({self.command}), writing since {started} ({time.time() - self.since:.0f} s)"
+        return (
+            f"pid {self.pid} on {self.host} ({self.command}), "
+            f"writing since {started} ({time.time() - self.since:.0f} s)"
+        )
 
 
 def _describe(holder: Holder | None) -> str:
@@ -84,7 +91,13 @@ class _Reentrant:
     def held(self) -> bool:
         return self._depth > 0
 
-    def __enter__(self):
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
@@ -135,10 +148,8 @@ class FileWriterLock(_Reentrant):
     def release(self) -> None:
         self._depth -= 1
         if self._depth == 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.truncate(self.path, 0)  # so a waiter never names a writer that has finished
-            except OSError:
-                pass
             self._lock.release()
 
     def check(self) -> None:
@@ -220,9 +231,8 @@ class LeaseWriterLock(_Reentrant):
                 record = self._record(self._token)
                 self._collection().update(ids=[self.ID], metadatas=[record])
                 expires = record["expires"]
-            except (
-                Exception
-            ) as e:  # server unreachable: the writes fail on their own; once the lease ran out it is lost
+            except Exception as e:
+                # Server unreachable: the writes fail on their own; once the lease ran out it is lost.
                 if time.time() > expires:
                     self._lost = f"could not renew it: {type(e).__name__}"
                     return
@@ -231,7 +241,8 @@ class LeaseWriterLock(_Reentrant):
         """Called before each write: a writer whose lease expired must not go on writing beside the new holder."""
         if self._lost:
             raise WriterBusy(
-                f"lost the writer lease on the {self.where} ({self._lost}); nothing more was written: run the ingest again"
+                f"lost the writer lease on the {self.where} ({self._lost}); "
+                "nothing more was written: run the ingest again"
             )
 
     def release(self) -> None:
@@ -241,8 +252,6 @@ class LeaseWriterLock(_Reentrant):
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=5)
-        try:
+        with contextlib.suppress(Exception):  # the server is gone: the lease expires on its own
             self._collection().delete(ids=[self.ID], where={"token": self._token})
-        except Exception:
-            pass  # the server is gone: the lease expires on its own
         self._token = self._renewer = None

@@ -67,7 +67,7 @@ def clean_text(text: str) -> str:
         lines = lines[:cut]
     seen: set[str] = set()
     kept: list[str] = []
-    for ln, furniture in zip(lines, boilerplate):
+    for ln, furniture in zip(lines, boilerplate, strict=False):
         key = ln.strip()
         # A line repeated verbatim (photo captions are often printed twice) carries nothing new.
         if key and len(key) > 30 and key in seen:

@@ -14,17 +14,26 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 # Text blocks: each becomes a paragraph of the document.
-_BLOCKS = frozenset("h1 h2 h3 h4 h5 h6 p li blockquote pre td th dt dd figcaption".split())
-# Site furniture and code: their text is never content (a headline inside <header> is still read as the title).
-_SKIP = frozenset("script style noscript nav header footer aside form iframe svg button template".split())
-_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
-_HEAD_CONTENT = frozenset("head title meta link script style base noscript template".split())
-_HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
-# Start tags that end an open <p> (HTML's implied end tags), and what ends an open list item, cell, row, term.
-_CLOSES_P = frozenset(
-    "address article aside blockquote details div dl dd dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header "
-    "hr li main nav ol p pre section table ul".split()
+_BLOCKS = frozenset(
+    {"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption"}
 )
+# Site furniture and code: their text is never content (a headline inside <header> is still read as the title).
+_SKIP = frozenset(
+    {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button", "template"}
+)
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+)
+_HEAD_CONTENT = frozenset({"head", "title", "meta", "link", "script", "style", "base", "noscript", "template"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Start tags that end an open <p> (HTML's implied end tags), and what ends an open list item, cell, row, term.
+# fmt: off
+_CLOSES_P = frozenset({
+    "address", "article", "aside", "blockquote", "details", "div", "dl", "dd", "dt", "fieldset", "figcaption", "figure",
+    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+    "section", "table", "ul",
+})
+# fmt: on
 _P, _P_SCOPE, _HEAD = frozenset({"p"}), frozenset({"button", "table", "td", "th"}), frozenset({"head"})
 _IMPLIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # start tag: (open elements it ends, elements that stop the search)

@@ -1,4 +1,5 @@
-"""Incremental ingestion: files -> cleaned documents -> sentence-aware chunks -> embeddings -> Chroma (+ BM25 rebuild)."""
+"""Incremental ingestion: files -> cleaned documents -> sentence-aware chunks -> embeddings -> Chroma (+ BM25
+rebuild)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from qa_bot.schema import SearchHit
 from qa_bot.text import content_tokens, key_terms, norm_token, passage_terms, sentence_spans
 
 # Words that shape a question rather than describe its subject ("how many", "what kind of", "what is it called").
-QUESTION_FORM = frozenset(norm_token(w) for w in "many much often name named type kind called".split())
+QUESTION_FORM = frozenset(norm_token(w) for w in ["many", "much", "often", "name", "named", "type", "kind", "called"])
 
 
 @dataclass
@@ -53,7 +53,7 @@ def score_sentences(
     q = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     dense = vecs @ q
     out = []
-    for (i, s, e, sent), d in zip(cands, dense):
+    for (i, s, e, sent), d in zip(cands, dense, strict=True):
         lex = len(q_tokens & set(content_tokens(sent))) / max(1, len(q_tokens))
         out.append(
             ScoredSentence(

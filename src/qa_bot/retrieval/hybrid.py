@@ -30,7 +30,8 @@ class Retriever:
         s = self.settings
         k = k or s.top_k
         with self._lock:  # the embedded Chroma client and the BM25 swap are not meant for concurrent use
-            # Another process's ingest: reopen an embedded store before reading it, and bring the BM25 mirror up to date.
+            # Another process's ingest: reopen an embedded store before reading it, and bring the BM25 mirror up to
+            # date.
             self.lexical.ensure(self.store, self.store.refresh())
             qvec = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
             dense = self.store.query(qvec.tolist(), s.fetch_k)

@@ -1,4 +1,5 @@
-"""BM25 side index (bm25s) mirroring the Chroma collection, persisted beside it and rebuilt when the collection changes."""
+"""BM25 side index (bm25s) mirroring the Chroma collection, persisted beside it and rebuilt when the collection
+changes."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ class LexicalIndex:
         self._lock = threading.Lock()
 
     def ensure(self, store: Store, version: str | None = None) -> None:
-        """Make this index match the store's version (``version`` if the caller just read it): load it from disk if saved
-        there, else rebuild it from the store."""
+        """Make this index match the store's version (``version`` if the caller just read it): load it from disk if
+        saved there, else rebuild it from the store."""
         version = version if version is not None else store.version()
         if version == self.version:
             return
@@ -54,11 +55,13 @@ class LexicalIndex:
                 self._build(store, version)
 
     def _load(self, version: str, attempts: int = 3) -> bool:
-        """Load the saved index of ``version``: one consistent copy, though another process may swap the folder meanwhile.
+        """Load the saved index of ``version``: one consistent copy, though another process may swap the folder
+        meanwhile.
 
-        The index is several files read one after another. meta.json carries a nonce unique to each saved copy and is read
-        before and after the others: the same nonce both times means no swap happened in between (every swap installs a
-        new nonce), and the record counts must agree with meta. Otherwise try again, then give up (the caller rebuilds)."""
+        The index is several files read one after another. meta.json carries a nonce unique to each saved copy and is
+        read before and after the others: the same nonce both times means no swap happened in between (every swap
+        installs a new nonce), and the record counts must agree with meta. Otherwise try again, then give up (the caller
+        rebuilds)."""
         for _ in range(attempts):
             try:
                 info = json.loads((self.dir / "meta.json").read_text())
@@ -123,7 +126,11 @@ class LexicalIndex:
             return []
         k = min(k, len(self.chunks))
         docs, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=1)
-        return [(self.chunks[int(i)], float(s)) for i, s in zip(np.asarray(docs[0]), np.asarray(scores[0])) if s > 0]
+        return [
+            (self.chunks[int(i)], float(s))
+            for i, s in zip(np.asarray(docs[0]), np.asarray(scores[0]), strict=True)
+            if s > 0
+        ]
 
 
 def _fsync(path: Path) -> None:

@@ -119,7 +119,9 @@ class Calibrator:
     fitted_on: str = ""
 
     def probability(self, signals: Signals) -> float:
-        z = self.bias + sum(self.weights.get(n, 0.0) * v for n, v in zip(Signals.names(), signals.vector()))
+        z = self.bias + sum(
+            self.weights.get(n, 0.0) * v for n, v in zip(Signals.names(), signals.vector(), strict=True)
+        )
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     @classmethod

@@ -12,10 +12,15 @@ from qa_bot.answer_format import is_refusal, strip_markers
 from qa_bot.text import STOPWORDS, content_tokens, sentence_spans
 
 _NUM = r"(?:\$|US\$|£|€)?\d[\d,.]*(?:\s?%| percent| per cent)?(?:\s(?:million|billion|trillion|thousand|hundred))?"
-_NUM_WORDS = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|dozen|several)\b"
+_NUM_WORDS = (
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|"
+    r"dozen|several)\b"
+)
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = (
-    rf"(?<![\d,.])\b(?:\d{{3,4}}\s?[–-]\s?\d{{2,4}}|\d[\d,]*\s+years\s+ago|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{3,4}}|\d{{1,2}}\s+{_MONTH}\s+\d{{3,4}}|{_MONTH}\s+\d{{3,4}}|{_MONTH}\s+\d{{1,2}}"
+    r"(?<![\d,.])\b(?:\d{3,4}\s?[–-]\s?\d{2,4}|\d[\d,]*\s+years\s+ago"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{3,4}}|\d{{1,2}}\s+{_MONTH}\s+\d{{3,4}}"
+    rf"|{_MONTH}\s+\d{{3,4}}|{_MONTH}\s+\d{{1,2}}"
     r"|\d{3,4}s?(?:\s?(?:BC|AD|BCE|CE))?|(?:early |late |mid-?)?\d{1,2}(?:st|nd|rd|th) century)\b"
 )
 _NAME = r"\b[A-Z][\w'’.-]*(?:\s+(?:of|de|da|von|van|the|and)?\s*[A-Z][\w'’.-]*)*"
@@ -25,17 +30,22 @@ _WORD_RE = re.compile(r"[\w][\w'’.%$-]*|[,;:()\"“”]")
 def question_kind(question: str) -> str:
     q = question.lower()
     if re.search(
-        r"\bhow (many|much)\b|\bwhat (percentage|percent|number|amount|fraction|proportion)\b|\bhow (long|old|far|large|big|high|tall)\b",
+        r"\bhow (many|much)\b|\bwhat (percentage|percent|number|amount|fraction|proportion)\b"
+        r"|\bhow (long|old|far|large|big|high|tall)\b",
         q,
     ):
         return "number"
     if re.search(
-        r"^\s*(?:and |so |but )?when\b|\bwhat (year|century|decade|date|month|day|time|period)\b|\bwhich (year|century|decade)\b|\bin what year\b",
+        r"^\s*(?:and |so |but )?when\b|\bwhat (year|century|decade|date|month|day|time|period)\b"
+        r"|\bwhich (year|century|decade)\b|\bin what year\b",
         q,
     ):
         return "date"
     if re.search(
-        r"^\s*(who|whom|whose)\b|\b(what|which) (person|man|woman|king|queen|president|leader|scientist|emperor|company|organization|agency|group|party|team)\b|\bby whom\b",
+        r"^\s*(who|whom|whose)\b"
+        r"|\b(what|which) (person|man|woman|king|queen|president|leader|scientist|emperor|company|organization|agency|"
+        r"group|party|team)\b"
+        r"|\bby whom\b",
         q,
     ):
         return "name"

@@ -18,11 +18,13 @@ from qa_bot.text import content_tokens, content_words, key_terms, norm_token, pa
 # tuned QA_BOT_SUPPORT_THRESHOLD cannot move the metric that judges it.
 _DEFAULT_THRESHOLD: float = setting_default("support_threshold")
 # Months and weekdays are dates, like numbers: a date the question gives may be restated ("... visited Tokyo in June").
-_CALENDAR = frozenset(
-    norm_token(w)
-    for w in "january february march april may june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday".split()
-)
+# fmt: off
+_CALENDAR = frozenset(norm_token(w) for w in (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+))
+# fmt: on
 
 
 @dataclass
@@ -56,13 +58,14 @@ def support(sentence: str, passage: str, question: str = "", threshold: float = 
     # Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?".
     asked = {norm_token(w, demonyms=False) for w in content_words(question)}
     adds = not question or any(
-        t in have for w, t in zip(claim_words, toks) if norm_token(w, demonyms=False) not in asked
+        t in have for w, t in zip(claim_words, toks, strict=True) if norm_token(w, demonyms=False) not in asked
     )
     return Support(score, missing, adds, threshold)
 
 
 def best_quote(sentence: str, passage: str, question: str = "") -> tuple[int, int]:
-    """Offsets (within the passage) of the passage sentence, or pair of adjacent sentences, that best supports ``sentence``.
+    """Offsets (within the passage) of the passage sentence, or pair of adjacent sentences, that best supports
+    ``sentence``.
 
     With the ``question``, its words break ties between sentences that contain the claim: a short answer ("Asia") is
     quoted from the sentence that attaches it to what was asked, not from the first sentence that happens to name it."""
