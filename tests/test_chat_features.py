@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import qa_clean_env, qa_settings
 
-from qa_bot import Answer, Stage, stream_answer, ui
+from qa_bot import Answer, Stage, stream_answer
+from qa_bot.apps import web as ui
 from qa_bot.apps.feedback import TODO, FeedbackLog, export_questions, safe_settings, to_question
 from qa_bot.schema import Chunk, SearchHit
 
