@@ -22,6 +22,7 @@ from qa_bot import Answer, Stage, stream_answer
 from qa_bot.apps import web as ui
 from qa_bot.apps.feedback import TODO, FeedbackLog, export_questions, safe_settings, to_question
 from qa_bot.schema import Chunk, SearchHit
+from qa_bot.service import QABot
 
 ROOT = Path(__file__).resolve().parents[1]
 from qa_bot import pipeline as ANSWER_MODULE  # noqa: N812
@@ -86,7 +87,7 @@ def test_chat_shows_stages_then_passages_then_streamed_text_then_verified_answer
         assert stages, "the chat asks for stage events"
         yield from script
 
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake)
+    monkeypatch.setattr(QABot, "stream", staticmethod(fake))
     webapp = ui.WebApp(qa_settings(tmp_path, generator="extractive"))
     steps = list(webapp.chat("q", [], "extractive", 4))
     first = steps[0]

@@ -13,10 +13,10 @@ import urllib.request
 import pytest
 from conftest import QA_SEEDS, qa_settings
 
-from qa_bot import pipeline as ANSWER_MODULE  # noqa: N812
 from qa_bot.apps import web as ui
 from qa_bot.config import get_settings
 from qa_bot.schema import Answer
+from qa_bot.service import QABot
 
 Q1, Q2 = "Who heads NATO's Military Committee?", "Who did he meet?"
 
@@ -97,11 +97,11 @@ def test_default_allowed_generators_are_the_configured_one_plus_extractive(tmp_p
 def test_chat_refuses_a_generator_the_server_does_not_allow(tmp_path, monkeypatch):
     calls = []
 
-    def stream_answer(question, history, *, settings=None, generator=None, top_k=None):
+    def stream_answer(question, history, *, settings=None, generator=None, top_k=None, stages=False):
         calls.append(generator)
         yield Answer(question=question, text="answered", generator=generator)
 
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", stream_answer)
+    monkeypatch.setattr(QABot, "stream", staticmethod(stream_answer))
     app = ui.WebApp(qa_settings(tmp_path, generator="extractive"))
     for gen in ("local", "openai"):
         last = list(app.chat(Q1, [], gen, 4))[-1]

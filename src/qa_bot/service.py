@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from qa_bot.config import Settings, get_settings
 from qa_bot.index.store import DocRecord, NothingIndexed, Store, open_store
-from qa_bot.schema import Answer, IngestReport, SearchHit, Stage
+from qa_bot.schema import Answer, Document, IngestReport, SearchHit, Stage
 
 if TYPE_CHECKING:
     from qa_bot.generation.models import ChatModels, LlamaPool
@@ -199,6 +199,12 @@ class QABot:
                 raise
             store.refresh()  # another handle or process may have written since
             return store.registry()
+
+    def read_document(self, path: Path | str) -> Document:
+        """Load and clean one file as ingest would, without indexing it: ``UnreadableFile`` says why it can't be."""
+        from qa_bot.ingestion.loaders import load_document
+
+        return load_document(Path(path), self.settings.max_file_mb)
 
     def document_text(self, doc_id: str) -> str | None:
         """The cleaned text of an indexed document (what citation offsets point into), or None."""

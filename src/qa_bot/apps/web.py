@@ -25,6 +25,7 @@ from qa_bot.apps.inputs import message_text, normalise_history
 from qa_bot.config import PROJECT_ROOT, Settings, get_settings
 from qa_bot.ingestion.loaders import SUPPORTED
 from qa_bot.schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage, answer_to_dict
+from qa_bot.service import QABot
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -40,9 +41,6 @@ SEEDS_DIR = PROJECT_ROOT / "seeds"
 ERROR_PREFIX = "⚠️ "
 HOW_TITLE = "How this was answered"
 DEFAULT_CONCURRENCY = 4  # extractive/openai answers run side by side; the local model is serialised by a lock
-
-# Uploads write to the store; one ingestion at a time.
-_INGEST_LOCK = threading.Lock()
 
 CSS = """
 .qa-answer { margin: 0 0 .4em 0; }
@@ -233,10 +231,15 @@ def friendly_error(e: BaseException) -> str:
 
 
 class WebApp:
-    """State shared by every browser session: settings, and the seeded store."""
+    """State shared by every browser session: settings, the service that answers and indexes (a ``QABot``, made here
+    unless one is given, and then closed by ``close()``), the uploads folder, ratings and the per-model locks."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or get_settings()
+    def __init__(self, settings: Settings | None = None, service: QABot | None = None) -> None:
+        self.settings = settings or (service.settings if service is not None else get_settings())
+        self._owns_service = service is None
+        self.service = service if service is not None else QABot(self.settings)
+        # Uploads and removals keep uploads/ in step with the index: one at a time.
+        self._documents_lock = threading.Lock()
         self.allowed_generators = self.settings.allowed()
         configured = self.settings.resolved_generator()
         self.default_generator = configured if configured in self.allowed_generators else self.allowed_generators[0]
@@ -247,6 +250,11 @@ class WebApp:
         # A generator with one in-process model (local) answers one session at a time; the others wait on its lock.
         self.model_locks = {n: threading.Lock() for n, spec in registry.GENERATORS.items() if spec.one_at_a_time}
 
+    def close(self) -> None:
+        """Release the store and the models (when this app made its service)."""
+        if self._owns_service:
+            self.service.close()
+
     # --- answering -----------------------------------------------------------------------------------------------
     def stream(
         self,
@@ -256,23 +264,17 @@ class WebApp:
         top_k: int | None,
         stages: bool = False,
     ) -> Iterator[str | Answer | Stage]:
-        from qa_bot.pipeline import stream_answer
-
         gen = generator or self.default_generator
         self.check_generator(gen)
         lock = self.model_locks.get(gen)
         if lock is None:
-            yield from stream_answer(
-                question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
-            )
+            yield from self.service.stream(question, history, generator=gen, top_k=top_k, stages=stages)
             return
         if not lock.acquire(blocking=False):
             yield ""  # signals "waiting for the model" to the chat
             lock.acquire()
         try:
-            yield from stream_answer(
-                question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
-            )
+            yield from self.service.stream(question, history, generator=gen, top_k=top_k, stages=stages)
         finally:
             lock.release()
 
@@ -355,10 +357,8 @@ class WebApp:
 
     # --- documents -----------------------------------------------------------------------------------------------
     def registry(self) -> dict:
-        from qa_bot.index.embeddings import embedder_id
-        from qa_bot.index.store import Store
-
-        return Store(self.settings, embedder_id(self.settings)).open_for_write().registry()
+        """doc_id -> record of every indexed document (none yet: empty)."""
+        return self.service.documents(missing_ok=True)
 
     def documents_html(self) -> str:
         try:
@@ -388,18 +388,16 @@ class WebApp:
 
     def remove(self, doc_id: str | None) -> str:
         """Remove one document from the index (and its uploaded copy, so it is not indexed again). Returns status html."""
-        from qa_bot.ingestion.indexer import remove
-
         if not doc_id:
             return '<div class="qa-status-bad">Choose a document to remove first.</div>'
         try:
-            with _INGEST_LOCK:
+            with self._documents_lock:
                 rec = self.registry().get(doc_id)
                 if rec is None:
                     return (
                         f'<div class="qa-status-bad">✗ {_esc(doc_id)} is not indexed (was it removed already?).</div>'
                     )
-                remove([doc_id], self.settings)
+                self.service.remove([doc_id])
                 src = Path(rec.source)
                 if src.is_file() and src.resolve().is_relative_to(self.uploads_dir.resolve()):
                     src.unlink()
@@ -456,18 +454,13 @@ class WebApp:
         if not SEEDS_DIR.is_dir():
             log.warning("the store is empty and no seeds/ folder was found at %s", SEEDS_DIR)
             return None
-        from qa_bot.ingestion.indexer import ingest
-
-        with _INGEST_LOCK:
-            report = ingest([SEEDS_DIR], self.settings, prune=False)
+        with self._documents_lock:
+            report = self.service.ingest([SEEDS_DIR], prune=False)
         log.info("seeded an empty store from %s: %s", SEEDS_DIR, report.summary())
         return report
 
     def upload(self, files: list[str] | None, progress=None) -> tuple[str, str]:
         """Copy uploaded files into <store_dir>/uploads/ and index them. Returns (status html, documents html)."""
-        from qa_bot.ingestion.indexer import ingest
-        from qa_bot.ingestion.loaders import load_document
-
         paths = [Path(f) for f in (files or [])]
         if not paths:
             return '<div class="qa-status-bad">No files were uploaded.</div>', self.documents_html()
@@ -481,7 +474,7 @@ class WebApp:
             if progress:
                 progress((i, len(paths) * 2), desc=f"Checking {name}")
             try:
-                load_document(p, self.settings.max_file_mb)  # a bad file never replaces a good one in uploads/
+                self.service.read_document(p)  # a bad file never replaces a good one in uploads/
             except QABotError as e:
                 bad.append((name, str(e)))
                 continue
@@ -509,8 +502,8 @@ class WebApp:
                     )
 
             try:
-                with _INGEST_LOCK:
-                    report = ingest(good, self.settings, prune=False, progress=on_progress)
+                with self._documents_lock:
+                    report = self.service.ingest(good, prune=False, progress=on_progress)
             except Exception as e:
                 bad.append(("(indexing)", friendly_error(e)))
                 self._drop_unindexed(created)
@@ -737,18 +730,24 @@ def launch(
             raise seeding["error"]
         if seeding.get("report") is not None:
             print(f"empty store: indexed the bundled seeds/ ({seeding['report'].summary()})", flush=True)
-    from qa_bot.apps.openai_api import openai_api_lifespan
-
     limit = concurrency or int(os.environ.get("QA_BOT_UI_CONCURRENCY", DEFAULT_CONCURRENCY))
     demo.queue(default_concurrency_limit=limit)
-    demo.launch(
-        server_name=host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
-        server_port=port,
-        share=share,
-        prevent_thread_lock=not block,
-        css=CSS,
-        footer_links=["api"],
-        max_file_size=int(settings.max_file_mb * 1024 * 1024),  # bigger uploads are refused before they fill the disk
-        app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
-    )
+    from qa_bot.apps.openai_api import openai_api_lifespan
+
+    try:
+        demo.launch(
+            server_name=host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+            server_port=port,
+            share=share,
+            prevent_thread_lock=not block,
+            css=CSS,
+            footer_links=["api"],
+            max_file_size=int(
+                settings.max_file_mb * 1024 * 1024
+            ),  # bigger uploads are refused before they fill the disk
+            app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
+        )
+    finally:
+        if block:
+            app.close()  # the server has stopped (or never started): release the store and the models
     return demo
