@@ -15,6 +15,7 @@ uses the default service of its settings (``default_service``): the one module-l
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import time
@@ -228,6 +229,10 @@ class QABot:
                 self._models.close()
                 self._models = None
             self._embedder = self._given_embedder
+        # A chromadb System that a handle forgot on reopen while another handle still used it (index/store.py,
+        # _forget_chroma_system) is never stopped: it closes its files when collected, and it sits in reference cycles.
+        # Collecting now means the store's files are closed when close() returns.
+        gc.collect()
 
     def __enter__(self) -> QABot:
         return self

@@ -261,10 +261,14 @@ class Store:
         """See the embedded store as it is on disk now (a no-op for a server, whose clients always do)."""
         if self.settings.chroma_host:
             return
-        old, self._client = self._client, _client(self.settings, fresh=True)
+        old, self._client = self._client, None
         self._chunks = self._docs = None
         if old is not None:
-            _close_client(old)  # after the new client exists: the old System is never stopped under another handle
+            # Public first: when no other handle of this process uses the store, chromadb stops its System here and
+            # the next client starts a new one. Otherwise that System is still theirs, and _client(fresh=True) forgets
+            # it (they go on with it) so that this handle gets one of its own.
+            _close_client(old)
+        self._client = _client(self.settings, fresh=True)
 
     # --- the client ----------------------------------------------------------------------------------------------
     @property
