@@ -10,7 +10,8 @@ Using a closed QABot opens what it needs again.
         print(bot.answer("Who heads NATO's Military Committee?").text)
 
 The function API (``qa_bot.answer``, ``stream_answer``, ``ingest``, ``get_bot``) has no object to keep these in, so it
-uses the default service of its settings (``default_service``): the one module-level cache of qa-bot, documented below.
+uses the default service of its settings (``default_service``), kept in a module-level cache documented below. That and
+``generation.models.SHARED_LLAMAS`` (local models no service owns) are the only caches left at module level.
 """
 
 from __future__ import annotations
@@ -247,10 +248,10 @@ class _DefaultServices:
     ``timed_answer``, ``ingest``, ``get_bot``), kept for the life of the process: a function call has nowhere else to
     keep a loaded embedder, store handle and model between calls, and loading them is the expensive part.
 
-    This is qa-bot's one module-level cache. Its services share one embedder per embedder configuration and the local
-    models of ``generation.models.SHARED_LLAMAS``. At most ``MAX`` are kept; the oldest is then dropped, not closed
-    (a caller may still be streaming from it), and is freed when collected. ``close_default_services()`` releases them
-    all. Apps that own a lifetime (the CLI, the web app, the evaluation, the benchmarks) make a QABot of their own."""
+    Its services share one embedder per embedder configuration and the local models of
+    ``generation.models.SHARED_LLAMAS``. At most ``MAX`` are kept; the oldest is then dropped, not closed (a caller
+    may still be streaming from it), and is freed when collected. ``close_default_services()`` releases them all.
+    Apps that own a lifetime (the CLI, the web app, the evaluation, the benchmarks) make a QABot of their own."""
 
     MAX = 8
 
