@@ -1,6 +1,7 @@
 """The answer chain (``Bot``): condense follow-up -> retrieve -> generate -> verify citations.
 
-Public API: ``answer``, ``stream_answer``, ``timed_answer``, run by the default ``QABot`` of their settings (service.py)."""
+Public API: ``answer``, ``stream_answer``, ``timed_answer``, run by the default ``QABot`` of their settings
+(service.py)."""
 
 from __future__ import annotations
 
