@@ -39,7 +39,7 @@ SEED_QUESTIONS = [
 
 def prepare(store: Path, docs: Path, n: int) -> list[dict]:
     """Index seeds/ (+ SQuAD articles when present) into ``store``; n distinct questions with reference answers."""
-    from qa_bot import answer, ingest
+    from qa_bot import QABot
     from qa_bot.config import Settings
 
     docs.mkdir(parents=True)
@@ -56,17 +56,19 @@ def prepare(store: Path, docs: Path, n: int) -> list[dict]:
                 seen.add(r["question"])
                 pool.append({"question": r["question"], "phrase": r["answers"][0] if r["answers"] else None})
     settings = Settings(store_dir=store, chroma_host=None, collection="qa_bot", generator="extractive")
-    report = ingest([docs], settings)
-    if not report.ok:
-        raise RuntimeError(f"could not index the load-test documents: {report.failed}")
-    # Spread over the pool; with seeds only, questions repeat (then only the question echo tells requests apart).
-    step = max(1, len(pool) // n)
-    picked = (pool[::step] + pool)[:n] if len(pool) >= n else [pool[i % len(pool)] for i in range(n)]
-    for q in picked:
-        ref = answer(q["question"], settings=settings, generator="extractive")
-        q["reference"] = ref.text
-        q["echo"] = ref.question  # the question as the bot normalises it (stripped)
-        q["reference_has_phrase"] = bool(q["phrase"]) and q["phrase"].lower() in ref.text.lower()
+    # Closed before the web app is started on the same store.
+    with QABot(settings) as service:
+        report = service.ingest([docs])
+        if not report.ok:
+            raise RuntimeError(f"could not index the load-test documents: {report.failed}")
+        # Spread over the pool; with seeds only, questions repeat (then only the question echo tells requests apart).
+        step = max(1, len(pool) // n)
+        picked = (pool[::step] + pool)[:n] if len(pool) >= n else [pool[i % len(pool)] for i in range(n)]
+        for q in picked:
+            ref = service.answer(q["question"], generator="extractive")
+            q["reference"] = ref.text
+            q["echo"] = ref.question  # the question as the bot normalises it (stripped)
+            q["reference_has_phrase"] = bool(q["phrase"]) and q["phrase"].lower() in ref.text.lower()
     return picked
 
 

@@ -25,8 +25,8 @@ from qa_bot.answer_format import REFUSAL_TEXT
 from qa_bot.config import get_settings
 from qa_bot.evaluation.evaluate import default_out_dir, load_questions, run_eval, write_outputs
 from qa_bot.evaluation.report import console_table
-from qa_bot.pipeline import get_bot
 from qa_bot.schema import Answer, SearchHit
+from qa_bot.service import QABot
 
 # The text of the LangChain hub prompt "rlm/rag-prompt" (the hub is not reachable offline, so it is written out).
 RAG_PROMPT = ChatPromptTemplate.from_messages(
@@ -45,10 +45,11 @@ _DONT_KNOW = re.compile(
 TOP_K = 4
 
 
-def peer_answer(question: str, history, *, settings, generator: str) -> tuple[Answer, float]:
-    bot = get_bot(settings)  # only for its store handle, embedder and loaded model: the chain below is the recipe's
+def peer_answer(question: str, history, *, service: QABot, generator: str) -> tuple[Answer, float]:
+    """run_eval's answerer: only the service's store, embedder and loaded model are used; the chain is the recipe's."""
+    bot = service.bot
     t0 = time.perf_counter()
-    qvec = bot.retriever.embeddings.embed_query(question)
+    qvec = service.embedder.embed_query(question)
     found = bot.retriever.store.query(list(qvec), TOP_K)
     hits = [SearchHit(chunk=c, score=sim, dense=sim, rank=i) for i, (c, sim, _) in enumerate(found, 1)]
     t_retrieve = time.perf_counter() - t0

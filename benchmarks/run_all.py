@@ -218,11 +218,10 @@ def answer_questions(base: Path, n: int) -> list[str]:
     from bench_ingest_search import pick_questions
     from scale import _settings
 
-    from qa_bot.index.embeddings import embedder_id
-    from qa_bot.index.store import Store
+    from qa_bot.service import QABot
 
-    s = _settings(base)
-    indexed = set(Store(s, embedder_id(s)).open_for_read().registry())
+    with QABot(_settings(base)) as service:
+        indexed = set(service.documents())
     rows = [
         q for q in pick_questions(QUESTIONS, 10_000) if q.get("gold_doc_id") in indexed and not q.get("is_impossible")
     ]
@@ -240,16 +239,15 @@ def worker_answers(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     import resource
 
-    from qa_bot import QABotError, get_settings
-    from qa_bot.pipeline import timed_answer
+    from qa_bot import QABot, QABotError, get_settings
 
-    settings = get_settings(store_dir=a.store, chroma_host=None, generator=a.gen)
+    service = QABot(get_settings(store_dir=a.store, chroma_host=None, generator=a.gen))  # lives as long as the process
     qs = json.loads(a.questions)
     lat, ttft, stages, errors, refused, first = [], [], {}, [], 0, None
     for i, q in enumerate(qs):
         t = time.perf_counter()
         try:
-            ans, to_text = timed_answer(q, settings=settings, generator=a.gen)
+            ans, to_text = service.timed_answer(q, generator=a.gen)
         except QABotError as e:
             errors.append(str(e)[:300])
             continue

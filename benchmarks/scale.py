@@ -19,8 +19,7 @@ import numpy as np
 from common import QUESTIONS, peak_rss_mb, percentile
 
 from qa_bot.config import Settings
-from qa_bot.index.embeddings import embedder_id
-from qa_bot.index.store import Store, chunk_from_record
+from qa_bot.index.store import chunk_from_record, open_store
 from qa_bot.schema import Chunk, Document
 
 
@@ -34,19 +33,20 @@ class BaseDoc:
 
 def load_base(settings: Settings) -> list[BaseDoc]:
     """Every live chunk (text + real embedding) of an ingested store, grouped by document in chunk order."""
-    store = Store(settings, embedder_id(settings)).open_for_read()
-    live = {d.doc_id: d.sha256 for d in store.registry().values()}
     by_doc: dict[str, list[tuple[Chunk, np.ndarray]]] = defaultdict(list)
-    offset = 0
-    while True:
-        got = store.chunks.get(include=["documents", "metadatas", "embeddings"], limit=1000, offset=offset)
-        if not got["ids"]:
-            break
-        for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
-            c = chunk_from_record(i, t, m)
-            if live.get(c.doc_id) == c.content_hash:
-                by_doc[c.doc_id].append((c, np.asarray(e, dtype=np.float32)))
-        offset += len(got["ids"])
+    with open_store(settings) as store:  # below the service: the chunks' vectors as stored
+        store.open_for_read()
+        live = {d.doc_id: d.sha256 for d in store.registry().values()}
+        offset = 0
+        while True:
+            got = store.chunks.get(include=["documents", "metadatas", "embeddings"], limit=1000, offset=offset)
+            if not got["ids"]:
+                break
+            for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+                c = chunk_from_record(i, t, m)
+                if live.get(c.doc_id) == c.content_hash:
+                    by_doc[c.doc_id].append((c, np.asarray(e, dtype=np.float32)))
+            offset += len(got["ids"])
     out = []
     for doc_id in sorted(by_doc):
         items = sorted(by_doc[doc_id], key=lambda x: x[0].start)
@@ -82,9 +82,10 @@ def _replica(
 def build_collection(
     settings: Settings, base: list[BaseDoc], n_chunks: int, noise: float = 0.02, seed: int = 0, log=print
 ) -> dict:
-    """Write exactly ``n_chunks`` chunks (replicas of the base documents, round-robin) through ``Store.write_document``."""
+    """Write exactly ``n_chunks`` chunks (replicas of the base documents, round-robin) through ``Store.write_document``
+    (below the service, which only ingests files: these chunks come with their vectors)."""
     rng = np.random.default_rng(seed)
-    store = Store(settings, embedder_id(settings))
+    store = open_store(settings)
     store.reset()
     store.open_for_write()
     written = docs = 0
@@ -104,12 +105,14 @@ def build_collection(
                 log(f"  ... {written:,}/{n_chunks:,} chunks ({time.perf_counter() - t0:.0f} s)")
                 next_log += max(10_000, n_chunks // 5)
         r += 1
-    return {
+    info = {
         "chunks": store.count(),
         "documents": docs,
         "replicas": r,
         "write_seconds": round(time.perf_counter() - t0, 1),
     }
+    store.close()
+    return info
 
 
 # --- measuring -------------------------------------------------------------------------------------------------------
@@ -123,30 +126,33 @@ def base_fingerprint(base: list[BaseDoc]) -> str:
 
 
 def time_search(settings: Settings, questions: list[dict], gold_of=lambda doc_id: doc_id) -> dict:
-    """The real ``Retriever.search`` (dense + BM25 + fusion + MMR): open, first search (BM25 mirror load/build), then
-    every question timed (wall and process CPU, which counts Chroma's and onnxruntime's threads too)."""
+    """The real search (``QABot.search``: dense + BM25 + fusion + MMR): open, first search (BM25 mirror load/build),
+    then every question timed (wall and process CPU, which counts Chroma's and onnxruntime's threads too)."""
     import os
 
-    from qa_bot.retrieval.hybrid import Retriever
+    from qa_bot.service import QABot
 
+    service = QABot(settings)
     t = time.perf_counter()
-    retriever = Retriever(settings)
+    retriever = service.bot.retriever  # opens the store (and loads the embedder)
     open_s = time.perf_counter() - t
     t = time.perf_counter()
-    retriever.search(questions[0]["question"])
+    service.search(questions[0]["question"])
     first_s = time.perf_counter() - t
     lat, cpu = [], []
     found = answerable = 0
     for q in questions[1:]:
         t, c = time.perf_counter(), time.process_time()
-        hits = retriever.search(q["question"])
+        hits = service.search(q["question"])
         lat.append((time.perf_counter() - t) * 1000)
         cpu.append((time.process_time() - c) * 1000)
         if q.get("gold_doc_id") and not q.get("is_impossible"):
             answerable += 1
             found += any(gold_of(h.chunk.doc_id) == q["gold_doc_id"] for h in hits)
+    chunks = retriever.store.count()
+    service.close()
     return {
-        "chunks": retriever.store.count(),
+        "chunks": chunks,
         "queries": len(lat),
         "k": settings.top_k,
         "fetch_k": settings.fetch_k,
@@ -197,10 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.mode == "build":
         base = load_base(_settings(a.base))
         info = build_collection(settings, base, a.n, noise=a.noise, log=lambda m: print(m, file=sys.stderr, flush=True))
-        from qa_bot.retrieval.hybrid import Retriever
+        from qa_bot.service import QABot
 
         t = time.perf_counter()
-        Retriever(settings).search("warm-up query that builds the BM25 mirror")
+        with QABot(settings) as service:
+            service.search("warm-up query that builds the BM25 mirror")
         info["bm25_build_s"] = round(time.perf_counter() - t, 1)
         info.update(n=a.n, noise=a.noise, base=base_fingerprint(base), base_chunks=sum(len(b.texts) for b in base))
         info["store_mb"] = round(sum(f.stat().st_size for f in a.store.rglob("*") if f.is_file()) / 2**20, 1)

@@ -3,18 +3,22 @@
 >>> from qa_bot import answer
 >>> a = answer("Who heads NATO's Military Committee?")
 >>> a.text, a.citations[0].quote
+
+``answer``, ``stream_answer`` and ``ingest`` run on a default service per distinct settings; an application that
+manages its own lifetime makes a ``QABot`` (qa_bot.service) and closes it when done.
 """
 
 from qa_bot.config import Settings, get_settings
-from qa_bot.ingestion.indexer import ingest
 from qa_bot.pipeline import answer, get_bot, stream_answer
 from qa_bot.schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit, Stage
+from qa_bot.service import QABot, ingest
 
 __all__ = [
     "Answer",
     "Chunk",
     "Citation",
     "IngestReport",
+    "QABot",
     "QABotError",
     "SearchHit",
     "Settings",

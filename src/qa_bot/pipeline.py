@@ -1,8 +1,10 @@
-"""The answer chain: condense follow-up -> retrieve -> generate -> verify citations. Public API: ``answer``, ``stream_answer``."""
+"""The answer chain (``Bot``): condense follow-up -> retrieve -> generate -> verify citations.
+
+Public API: ``answer``, ``stream_answer``, ``timed_answer``, run by the default ``QABot`` of their settings
+(service.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -15,7 +17,7 @@ from langchain_core.output_parsers import StrOutputParser
 from qa_bot import registry
 from qa_bot.answer_format import REFUSAL_TEXT, is_refusal, strip_markers
 from qa_bot.apps.inputs import check_top_k, normalise_history
-from qa_bot.config import Settings, get_settings
+from qa_bot.config import Settings
 from qa_bot.generation.extractive import compose
 from qa_bot.generation.prompts import (
     answer_prompt,
@@ -29,9 +31,12 @@ from qa_bot.generation.prompts import (
     format_passages,
     legacy_answer_prompt,
 )
+from qa_bot.index.store import Store
 from qa_bot.retrieval.evidence import ScoredSentence, score_sentences, select_evidence
 from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
+from qa_bot.stages import Embedder, Generator, GeneratorFactory
+from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.verify.abstain import Calibrator, compute_signals
 from qa_bot.verify.citations import verify
 
@@ -48,21 +53,56 @@ _FOLLOW_UP = re.compile(
 
 
 class Bot:
-    """Everything expensive (embedder, store handle, BM25 mirror, loaded models) is built once and reused."""
+    """The answer chain over its collaborators, which it is given: a retriever, the embedder the evidence sentences
+    are scored with, a generator factory (name -> chat model; the Bot keeps each model it got) and the calibrator.
 
-    def __init__(self, settings: Settings) -> None:
+    ``Bot.from_settings`` builds the real ones; a test passes fakes (see ``stages.py`` for the shapes). A ``QABot``
+    (service.py) owns the Bot and what it holds, and releases them in ``close()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: RetrieverStage,
+        embedder: Embedder,
+        models: GeneratorFactory,
+        calibrator: Calibrator,
+    ) -> None:
         self.settings = settings
-        self.retriever = Retriever(settings)
-        self._models: dict[str, object] = {}
-        self.calibrator = Calibrator.load(settings.abstain_model)
+        self.retriever = retriever
+        self.embedder = embedder
+        self.models = models
+        self.calibrator = calibrator
+        self._models: dict[str, Generator] = {}
         self._lock = threading.Lock()
 
-    def model(self, name: str):
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        models: GeneratorFactory | None = None,
+    ) -> Bot:
+        """The real chain for ``settings``: the hybrid retriever over ``store`` (opened here when not given), the
+        configured embedder (unless given), chat models built by the registry, and the configured calibrator."""
+        from qa_bot.generation.models import ChatModels
+        from qa_bot.index.embeddings import get_embeddings
+
+        embedder = embedder if embedder is not None else get_embeddings(settings)
+        retriever = Retriever(settings, embeddings=embedder, store=store)
+        return cls(
+            settings,
+            retriever,
+            embedder,
+            models if models is not None else ChatModels(settings),
+            Calibrator.load(settings.abstain_model),
+        )
+
+    def model(self, name: str) -> Generator:
         with self._lock:
             if name not in self._models:
-                from qa_bot.generation.models import get_chat_model
-
-                self._models[name] = get_chat_model(self.settings, name)
+                self._models[name] = self.models(name)
             return self._models[name]
 
     # --- stages ------------------------------------------------------------------------------------------------
@@ -101,7 +141,7 @@ class Bot:
         stages: bool = False,
     ) -> Iterator[str | Answer | Stage]:
         """Text deltas, then the final ``Answer``; with ``stages``, a ``Stage`` too as each step starts (retrieve: when done)."""
-        question = _check_question(question, self.settings)
+        question = check_question(question, self.settings)
         history, top_k = normalise_history(history), check_top_k(top_k)
         gen = generator or self.settings.resolved_generator()
         spec = registry.generator(gen)  # an unknown name fails here, before any work
@@ -133,7 +173,7 @@ class Bot:
                 if stages:
                     yield Stage("generate", f"Writing the answer ({gen} generator)")
                 scored = score_sentences(
-                    ans.standalone_question, readable, self.retriever.embeddings, self.settings.evidence_lexical_weight
+                    ans.standalone_question, readable, self.embedder, self.settings.evidence_lexical_weight
                 )
                 if not spec.uses_model:
                     raw = (
@@ -275,7 +315,8 @@ def _lap(t: float) -> float:
     return round(time.perf_counter() - t, 4)
 
 
-def _check_question(question: str, settings: Settings) -> str:
+def check_question(question: str, settings: Settings) -> str:
+    """The question as the chain takes it (printable, stripped), or a ``QABotError`` saying what is wrong with it."""
     if not isinstance(question, str):
         raise QABotError("the question must be text")
     q = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
@@ -288,29 +329,12 @@ def _check_question(question: str, settings: Settings) -> str:
     return q
 
 
-_BOTS: dict[str, Bot] = {}
-_BOTS_LOCK = threading.Lock()
-_MAX_BOTS = 8
-
-
+# --- the function API: each call goes to the default QABot of its settings (service.py) -------------------------------
 def get_bot(settings: Settings | None = None) -> Bot:
-    """One ``Bot`` per distinct configuration, reused across calls (model loading is the expensive part)."""
-    settings = settings or get_settings()
-    secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    # model_dump_json masks secrets, so the key's digest is added: a changed key must not reuse a client with the old one.
-    key = settings.model_dump_json() + hashlib.sha256(secret.encode()).hexdigest()
-    with _BOTS_LOCK:
-        if key not in _BOTS:
-            if len(_BOTS) >= _MAX_BOTS:
-                _BOTS.pop(next(iter(_BOTS)))
-            _BOTS[key] = Bot(settings)
-        return _BOTS[key]
+    """The answer chain of the default service for ``settings`` (``qa_bot.service.default_service``)."""
+    from qa_bot.service import default_service
 
-
-def clear_bots() -> None:
-    """Forget cached bots (they hold their store open): for callers that delete a store they answered from."""
-    with _BOTS_LOCK:
-        _BOTS.clear()
+    return default_service(settings).bot
 
 
 def stream_answer(
@@ -324,8 +348,11 @@ def stream_answer(
 ) -> Iterator[str | Answer | Stage]:
     """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ).
 
-    With ``stages=True`` a ``Stage`` is yielded as each step of the chain starts, so a user sees progress at once."""
-    yield from get_bot(settings).run(question, history or (), generator, top_k, stages)
+    With ``stages=True`` a ``Stage`` is yielded as each step of the chain starts, so a user sees progress at once.
+    Runs on the default service for ``settings`` (``QABot.stream`` on a service of your own does the same)."""
+    from qa_bot.service import default_service
+
+    yield from default_service(settings).stream(question, history, generator=generator, top_k=top_k, stages=stages)
 
 
 def timed_answer(
@@ -337,14 +364,9 @@ def timed_answer(
     top_k: int | None = None,
 ) -> tuple[Answer, float]:
     """The final ``Answer`` and the seconds until the first streamed text arrived (what a chat user waits for)."""
-    t, first, final = time.perf_counter(), None, None
-    for item in stream_answer(question, history, settings=settings, generator=generator, top_k=top_k):
-        if first is None:
-            first = time.perf_counter() - t
-        if isinstance(item, Answer):
-            final = item
-    assert final is not None and first is not None
-    return final, first
+    from qa_bot.service import default_service
+
+    return default_service(settings).timed_answer(question, history, generator=generator, top_k=top_k)
 
 
 def answer(

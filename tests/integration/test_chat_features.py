@@ -16,7 +16,7 @@ import pytest
 from support.project import ROOT, clean_env, store_settings
 
 from qa_bot import Answer, Stage, stream_answer
-from qa_bot import pipeline as ANSWER_MODULE
+from qa_bot import pipeline as ANSWER_MODULE  # noqa: N812
 from qa_bot.apps import web as ui
 from qa_bot.apps.feedback import TODO, FeedbackLog, export_questions
 

@@ -91,7 +91,7 @@ class _Recorder(BaseChatModel):
 
 @pytest.mark.parametrize("generator", ["openai", "local"])
 def test_nothing_planted_reaches_any_model_call(planted, generator):
-    from qa_bot.pipeline import get_bot
+    from qa_bot import get_bot
 
     settings = planted.model_copy(update={"generator": generator})
     bot = get_bot(settings)

@@ -10,8 +10,9 @@ from fakes import ACTIVE, EMBEDDER, GENERATOR, ScriptedChatModel
 from support.planted import planted_files
 from support.project import copy_seeds, store_settings
 
-from qa_bot import pipeline, registry
+from qa_bot import registry
 from qa_bot.registry import EmbedderSpec, GeneratorSpec
+from qa_bot.service import close_default_services
 
 
 @pytest.fixture(autouse=True)
@@ -73,9 +74,9 @@ def scripted_model():
     registry.register_generator(
         GeneratorSpec(GENERATOR, "scripted: a test's queued replies", factory="fakes:scripted_chat_model")
     )
-    pipeline.clear_bots()
+    close_default_services()
     yield model
-    pipeline.clear_bots()
+    close_default_services()
     ACTIVE.clear()
     registry.GENERATORS.clear()
     registry.GENERATORS.update(saved)

@@ -12,10 +12,10 @@ import pytest
 from support.project import store_settings
 
 from qa_bot import Answer, Stage
-from qa_bot import pipeline as ANSWER_MODULE
 from qa_bot.apps import web as ui
 from qa_bot.apps.feedback import FeedbackLog, safe_settings, to_question
 from qa_bot.schema import Chunk, SearchHit
+from qa_bot.service import QABot
 
 
 def _hit(doc: str, n: int) -> SearchHit:
@@ -48,7 +48,7 @@ def test_chat_shows_stages_then_passages_then_streamed_text_then_verified_answer
         assert stages, "the chat asks for stage events"
         yield from script
 
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake)
+    monkeypatch.setattr(QABot, "stream", staticmethod(fake))
     webapp = ui.WebApp(store_settings(tmp_path, generator="extractive"))
     steps = list(webapp.chat("q", [], "extractive", 4))
     first = steps[0]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from support.project import store_settings
 
-from qa_bot import pipeline as ANSWER_MODULE
 from qa_bot.apps import web as ui
 from qa_bot.config import get_settings
 from qa_bot.schema import Answer
+from qa_bot.service import QABot
 
 Q1 = "Who heads NATO's Military Committee?"
 
@@ -32,7 +32,7 @@ def test_chat_refuses_a_generator_the_server_does_not_allow(tmp_path, monkeypatc
         calls.append(generator)
         yield Answer(question=question, text="answered", generator=generator)
 
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", stream_answer)
+    monkeypatch.setattr(QABot, "stream", staticmethod(stream_answer))
     app = ui.WebApp(store_settings(tmp_path, generator="extractive"))
     for gen in ("local", "openai"):
         last = list(app.chat(Q1, [], gen, 4))[-1]

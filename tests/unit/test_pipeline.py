@@ -24,7 +24,7 @@ REWRITE = "Which city did Rob Bauer visit?"
 
 @pytest.fixture
 def bot(fake_store, scripted_model) -> Bot:
-    return Bot(fake_store)
+    return Bot.from_settings(fake_store)
 
 
 def run(bot: Bot, question: str, **kw) -> tuple[list, Answer]:

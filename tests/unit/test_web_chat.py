@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from qa_bot import pipeline as ANSWER_MODULE
 from qa_bot.apps import web as ui
 from qa_bot.schema import Answer, Citation, QABotError
+from qa_bot.service import QABot
 
 EVIL = 'Fact one.\n\n<script>alert("x")</script> <img src=x onerror="alert(1)"> & more'
 
@@ -115,7 +115,7 @@ def test_chat_streams_then_shows_the_verified_answer_with_how_block(webapp, monk
         generator="extractive",
         timings={"retrieve": 0.01, "generate": 0.2},
     )
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream(["Raw ", "text", final]))
+    monkeypatch.setattr(QABot, "stream", staticmethod(fake_stream(["Raw ", "text", final])))
     steps = list(webapp.chat("q", [], "extractive", 4))
     assert steps[0][0]["metadata"]["status"] == "pending"
     assert "qa-streaming" in steps[-2][-1]["content"] and "Raw text" in steps[-2][-1]["content"]
@@ -139,7 +139,7 @@ def test_chat_streams_then_shows_the_verified_answer_with_how_block(webapp, monk
     ],
 )
 def test_chat_errors_become_friendly_messages(webapp, monkeypatch, error, shown):
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream([error]))
+    monkeypatch.setattr(QABot, "stream", staticmethod(fake_stream([error])))
     last = list(webapp.chat("q", [], "extractive", 4))[-1]
     assert len(last) == 1 and last[0]["content"].startswith(ui.ERROR_PREFIX)
     assert shown in last[0]["content"] and "Traceback" not in last[0]["content"] and "boom" not in last[0]["content"]
@@ -151,7 +151,7 @@ def test_empty_question_is_a_message_not_an_error(webapp):
 
 
 def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
-    monkeypatch.setattr(ANSWER_MODULE, "stream_answer", fake_stream(["a", "b", "c", Answer(question="q", text="x")]))
+    monkeypatch.setattr(QABot, "stream", staticmethod(fake_stream(["a", "b", "c", Answer(question="q", text="x")])))
     webapp = ui.WebApp(
         webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]})
     )  # an operator allowed it

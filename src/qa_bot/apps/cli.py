@@ -51,6 +51,13 @@ def _settings(args: argparse.Namespace, **extra) -> Settings:
     return get_settings(**{k: getattr(args, k, None) for k in keys}, **extra)
 
 
+def _service(args: argparse.Namespace):
+    """The service every command answers, indexes and lists through (closed when the command ends)."""
+    from qa_bot.service import QABot
+
+    return QABot(_settings(args))
+
+
 # --- ingest ------------------------------------------------------------------------------------------------------
 def _say_waiting(message: str) -> None:
     err.print(message, highlight=False, markup=False)
@@ -58,8 +65,6 @@ def _say_waiting(message: str) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from qa_bot.ingestion.indexer import ingest
 
     settings = _settings(args)
     if not args.paths and settings.seeds_dir is None:
@@ -75,9 +80,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(name[:40])
         bar.refresh()
 
-    report = ingest(
-        paths, settings, rebuild=args.rebuild, progress=progress, prune=not args.no_prune, on_wait=_say_waiting
-    )
+    with _service(args) as service:
+        report = service.ingest(
+            paths, rebuild=args.rebuild, progress=progress, prune=not args.no_prune, on_wait=_say_waiting
+        )
     if bar is not None:
         bar.close()
     for issue in report.failed:
@@ -88,10 +94,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 # --- search ------------------------------------------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
-    from qa_bot.retrieval.hybrid import Retriever
-
-    settings = _settings(args)
-    hits = Retriever(settings).search(args.query, args.top_k)
+    with _service(args) as service:
+        hits = service.search(args.query, args.top_k)
     if args.json:
         import json
 
@@ -169,9 +173,13 @@ def print_stage(stage) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa_bot.pipeline import Answer, Stage, stream_answer
+    with _service(args) as service:
+        return _ask(service, args)
 
-    settings = _settings(args)
+
+def _ask(service, args: argparse.Namespace) -> int:
+    from qa_bot.schema import Answer, Stage
+
     history: list[tuple[str, str]] = []
     questions = [args.question] if args.question is not None else None
     # Interactive sessions show the stages by default; a one-shot answer only with --stream, so scripts get a quiet stderr.
@@ -190,7 +198,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 continue
         final = None
         streamed = False
-        for item in stream_answer(q, history, settings=settings, stages=show_stages):
+        for item in service.stream(q, history, stages=show_stages):
             if isinstance(item, Answer):
                 final = item
             elif isinstance(item, Stage):
@@ -220,11 +228,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 # --- docs / remove -----------------------------------------------------------------------------------------------
 def cmd_docs(args: argparse.Namespace) -> int:
-    from qa_bot.index.embeddings import embedder_id
-    from qa_bot.index.store import Store
-
-    settings = _settings(args)
-    reg = Store(settings, embedder_id(settings)).open_for_read().registry()
+    with _service(args) as service:
+        reg = service.documents()
     table = Table()
     for col in ("doc", "title", "chunks", "source"):
         table.add_column(col, overflow="fold")
@@ -235,9 +240,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from qa_bot.ingestion.indexer import remove
-
-    gone = remove(args.doc_ids, _settings(args), on_wait=_say_waiting)
+    with _service(args) as service:
+        gone = service.remove(args.doc_ids, on_wait=_say_waiting)
     missing = sorted(set(args.doc_ids) - set(gone))
     console.print(f"removed {len(gone)} document(s)" + (f"; not indexed: {', '.join(missing)}" if missing else ""))
     return 0 if not missing else 1

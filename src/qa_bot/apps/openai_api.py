@@ -116,10 +116,10 @@ def parse_request(body: Any, settings: Settings) -> tuple[str, list[tuple[str, s
     question = turns[-1].text()
     if not question.strip():
         raise ApiError(400, "messages: the user's question is empty", param="messages")
-    from qa_bot.pipeline import _check_question
+    from qa_bot.pipeline import check_question
 
     try:
-        _check_question(question, settings)  # the pipeline's own limits, checked before a stream has begun
+        check_question(question, settings)  # the pipeline's own limits, checked before a stream has begun
     except QABotError as e:
         raise ApiError(400, f"messages: {e}", param="messages") from None
     return question, history_pairs(turns[:-1]), generator, bool(req.stream)

@@ -26,6 +26,7 @@ from qa_bot.apps.inputs import message_text, normalise_history
 from qa_bot.config import Settings, get_settings
 from qa_bot.ingestion.loaders import SUPPORTED
 from qa_bot.schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage
+from qa_bot.service import QABot
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -39,9 +40,6 @@ EXAMPLES = [
 ]
 ERROR_PREFIX = "⚠️ "
 HOW_TITLE = "How this was answered"
-
-# Uploads write to the store; one ingestion at a time.
-_INGEST_LOCK = threading.Lock()
 
 CSS = """
 .qa-answer { margin: 0 0 .4em 0; }
@@ -229,10 +227,15 @@ def friendly_error(e: BaseException) -> str:
 
 
 class WebApp:
-    """State shared by every browser session: settings, and the seeded store."""
+    """State shared by every browser session: settings, the service that answers and indexes (a ``QABot``, made here
+    unless one is given, and then closed by ``close()``), the uploads folder, ratings and the per-model locks."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or get_settings()
+    def __init__(self, settings: Settings | None = None, service: QABot | None = None) -> None:
+        self.settings = settings or (service.settings if service is not None else get_settings())
+        self._owns_service = service is None
+        self.service = service if service is not None else QABot(self.settings)
+        # Uploads and removals keep uploads/ in step with the index: one at a time.
+        self._documents_lock = threading.Lock()
         self.allowed_generators = self.settings.allowed()
         configured = self.settings.resolved_generator()
         self.default_generator = configured if configured in self.allowed_generators else self.allowed_generators[0]
@@ -243,6 +246,11 @@ class WebApp:
         # A generator with one in-process model (local) answers one session at a time; the others wait on its lock.
         self.model_locks = {n: threading.Lock() for n, spec in registry.GENERATORS.items() if spec.one_at_a_time}
 
+    def close(self) -> None:
+        """Release the store and the models (when this app made its service)."""
+        if self._owns_service:
+            self.service.close()
+
     # --- answering -----------------------------------------------------------------------------------------------
     def stream(
         self,
@@ -252,23 +260,17 @@ class WebApp:
         top_k: int | None,
         stages: bool = False,
     ) -> Iterator[str | Answer | Stage]:
-        from qa_bot.pipeline import stream_answer
-
         gen = generator or self.default_generator
         self.check_generator(gen)
         lock = self.model_locks.get(gen)
         if lock is None:
-            yield from stream_answer(
-                question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
-            )
+            yield from self.service.stream(question, history, generator=gen, top_k=top_k, stages=stages)
             return
         if not lock.acquire(blocking=False):
             yield ""  # signals "waiting for the model" to the chat
             lock.acquire()
         try:
-            yield from stream_answer(
-                question, history, settings=self.settings, generator=gen, top_k=top_k, stages=stages
-            )
+            yield from self.service.stream(question, history, generator=gen, top_k=top_k, stages=stages)
         finally:
             lock.release()
 
@@ -351,10 +353,8 @@ class WebApp:
 
     # --- documents -----------------------------------------------------------------------------------------------
     def registry(self) -> dict:
-        from qa_bot.index.embeddings import embedder_id
-        from qa_bot.index.store import Store
-
-        return Store(self.settings, embedder_id(self.settings)).open_for_write().registry()
+        """doc_id -> record of every indexed document (none yet: empty)."""
+        return self.service.documents(missing_ok=True)
 
     def documents_html(self) -> str:
         try:
@@ -384,18 +384,16 @@ class WebApp:
 
     def remove(self, doc_id: str | None) -> str:
         """Remove one document from the index (and its uploaded copy, so it is not indexed again). Returns status html."""
-        from qa_bot.ingestion.indexer import remove
-
         if not doc_id:
             return '<div class="qa-status-bad">Choose a document to remove first.</div>'
         try:
-            with _INGEST_LOCK:
+            with self._documents_lock:
                 rec = self.registry().get(doc_id)
                 if rec is None:
                     return (
                         f'<div class="qa-status-bad">✗ {_esc(doc_id)} is not indexed (was it removed already?).</div>'
                     )
-                remove([doc_id], self.settings)
+                self.service.remove([doc_id])
                 src = Path(rec.source)
                 if src.is_file() and src.resolve().is_relative_to(self.uploads_dir.resolve()):
                     src.unlink()
@@ -453,18 +451,13 @@ class WebApp:
         if seeds is None or not seeds.is_dir():
             log.warning("the store is empty and there is no seeds/ folder (%s): upload documents to start", seeds)
             return None
-        from qa_bot.ingestion.indexer import ingest
-
-        with _INGEST_LOCK:
-            report = ingest([seeds], self.settings, prune=False)
+        with self._documents_lock:
+            report = self.service.ingest([seeds], prune=False)
         log.info("seeded an empty store from %s: %s", seeds, report.summary())
         return report
 
     def upload(self, files: list[str] | None, progress=None) -> tuple[str, str]:
         """Copy uploaded files into <store_dir>/uploads/ and index them. Returns (status html, documents html)."""
-        from qa_bot.ingestion.indexer import ingest
-        from qa_bot.ingestion.loaders import load_document
-
         paths = [Path(f) for f in (files or [])]
         if not paths:
             return '<div class="qa-status-bad">No files were uploaded.</div>', self.documents_html()
@@ -478,7 +471,7 @@ class WebApp:
             if progress:
                 progress((i, len(paths) * 2), desc=f"Checking {name}")
             try:
-                load_document(p, self.settings.max_file_mb)  # a bad file never replaces a good one in uploads/
+                self.service.read_document(p)  # a bad file never replaces a good one in uploads/
             except QABotError as e:
                 bad.append((name, str(e)))
                 continue
@@ -506,8 +499,8 @@ class WebApp:
                     )
 
             try:
-                with _INGEST_LOCK:
-                    report = ingest(good, self.settings, prune=False, progress=on_progress)
+                with self._documents_lock:
+                    report = self.service.ingest(good, prune=False, progress=on_progress)
             except Exception as e:
                 bad.append(("(indexing)", friendly_error(e)))
                 self._drop_unindexed(created)
@@ -740,14 +733,20 @@ def launch(
     from qa_bot.apps.openai_api import openai_api_lifespan
 
     demo.queue(default_concurrency_limit=concurrency or settings.ui_concurrency)
-    demo.launch(
-        server_name=host or settings.server_host,
-        server_port=port,
-        share=share,
-        prevent_thread_lock=not block,
-        css=CSS,
-        footer_links=["api"],
-        max_file_size=int(settings.max_file_mb * 1024 * 1024),  # bigger uploads are refused before they fill the disk
-        app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
-    )
+    try:
+        demo.launch(
+            server_name=host or settings.server_host,
+            server_port=port,
+            share=share,
+            prevent_thread_lock=not block,
+            css=CSS,
+            footer_links=["api"],
+            max_file_size=int(
+                settings.max_file_mb * 1024 * 1024
+            ),  # bigger uploads are refused before they fill the disk
+            app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
+        )
+    finally:
+        if block:
+            app.close()  # the server has stopped (or never started): release the store and the models
     return demo

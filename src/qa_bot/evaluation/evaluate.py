@@ -25,6 +25,7 @@ import numpy as np
 from qa_bot.answer_format import cited_numbers, strip_markers
 from qa_bot.config import Settings
 from qa_bot.schema import Answer, QABotError, SearchHit
+from qa_bot.service import QABot
 from qa_bot.text import content_tokens, sentence_spans
 from qa_bot.verify.citations import support
 
@@ -416,18 +417,13 @@ def default_docs(qs: QuestionSet, settings: Settings) -> Path:
     return settings.seeds_dir
 
 
-def build_index(docs: Path, settings: Settings) -> tuple[dict[str, str], float]:
-    """Index ``docs`` into ``settings.store_dir``; return the cleaned text of every indexed document."""
-    from qa_bot.index.embeddings import embedder_id
-    from qa_bot.index.store import Store
-    from qa_bot.ingestion.indexer import ingest
-
+def build_index(docs: Path, service: QABot) -> tuple[dict[str, str], float]:
+    """Index ``docs`` into the service's store; return the cleaned text of every indexed document."""
     t = time.perf_counter()
-    report = ingest([docs], settings)
+    report = service.ingest([docs])
     if not report.ok:
         raise QABotError("indexing failed: " + "; ".join(f"{i.path}: {i.reason}" for i in report.failed))
-    store = Store(settings, embedder_id(settings)).open_for_read()
-    texts = {d: store.document_text(d) or "" for d in store.registry()}
+    texts = {d: service.document_text(d) or "" for d in service.documents()}
     return texts, time.perf_counter() - t
 
 
@@ -443,11 +439,12 @@ def run_eval(
     out_dir: Path | None = None,
     answerer: Callable[..., tuple[Answer, float]] | None = None,
 ) -> EvalRun:
-    """Index ``docs`` into a fresh temporary store (or ``store_dir``, reused if it holds them) and answer every question.
+    """Index ``docs`` into a fresh temporary store (or ``store_dir``, reused if it holds them) and answer every question,
+    through a ``QABot`` of its own that is closed at the end.
 
-    ``answerer(question, history, settings=..., generator=...)`` -> (Answer, seconds to first text) replaces qa-bot's
-    own answer chain, so another system (``benchmarks/peer_langchain_rag.py``) is measured by the same metrics."""
-    from qa_bot import pipeline as answer_mod
+    ``answerer(question, history, service=..., generator=...)`` -> (Answer, seconds to first text) replaces qa-bot's
+    own answer chain, so another system (``benchmarks/peer_langchain_rag.py``) is measured by the same metrics; the
+    service gives it the same store, embedder and models."""
     from qa_bot.config import get_settings
 
     qs = questions if isinstance(questions, QuestionSet) else load_questions(questions)
@@ -458,33 +455,9 @@ def run_eval(
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qa-bot-eval-") as tmp:
         s = base.model_copy(update={"store_dir": Path(store_dir or tmp), "generator": generator})
-        doc_texts, index_seconds = build_index(docs_path, s)
-        results: list[dict] = []
-        consecutive_errors = 0
-        if progress:
-            progress(0, len(items), None)
-        for n, item in enumerate(items, 1):
-            spans = gold_spans(item, doc_texts)
-            t = time.perf_counter()
-            try:
-                # Streamed, as the chat gets it, so the time to the first text is measured too.
-                (a, first), err = (
-                    (answerer or answer_mod.timed_answer)(item.question, item.history, settings=s, generator=generator),
-                    None,
-                )
-                consecutive_errors = 0
-            except QABotError as e:
-                a, first, err = None, None, str(e)
-                consecutive_errors += 1
-            r = score_item(item, a, spans, time.perf_counter() - t, err)
-            if first is not None:
-                r["timings"]["first_text"] = round(first, 4)
-            results.append(r)
-            if progress:
-                progress(n, len(items), r)
-            if consecutive_errors >= 3 and n == consecutive_errors:
-                raise QABotError(f"the {generator} generator fails on every question: {err}")
-        answer_mod.clear_bots()  # the cached Bot holds the temporary store open
+        with QABot(s) as service:  # closed before the temporary store goes
+            doc_texts, index_seconds = build_index(docs_path, service)
+            results = _answer_all(service, items, doc_texts, generator, progress, answerer)
     run = EvalRun(
         questions=qs,
         generator=generator,
@@ -512,6 +485,44 @@ def run_eval(
         run.squad_official_full = full
     run.seconds = round(time.perf_counter() - t0, 2)
     return run
+
+
+def _answer_all(
+    service: QABot,
+    items: list[Item],
+    doc_texts: dict[str, str],
+    generator: str,
+    progress: Callable[[int, int, dict | None], None] | None,
+    answerer: Callable[..., tuple[Answer, float]] | None,
+) -> list[dict]:
+    """Every question answered (streamed, as the chat gets it, so the time to the first text is measured too) and
+    scored; stops when the generator fails on each of the first three."""
+    results: list[dict] = []
+    consecutive_errors = 0
+    if progress:
+        progress(0, len(items), None)
+    for n, item in enumerate(items, 1):
+        spans = gold_spans(item, doc_texts)
+        t = time.perf_counter()
+        try:
+            if answerer is not None:
+                a, first = answerer(item.question, item.history, service=service, generator=generator)
+            else:
+                a, first = service.timed_answer(item.question, item.history, generator=generator)
+            err = None
+            consecutive_errors = 0
+        except QABotError as e:
+            a, first, err = None, None, str(e)
+            consecutive_errors += 1
+        r = score_item(item, a, spans, time.perf_counter() - t, err)
+        if first is not None:
+            r["timings"]["first_text"] = round(first, 4)
+        results.append(r)
+        if progress:
+            progress(n, len(items), r)
+        if consecutive_errors >= 3 and n == consecutive_errors:
+            raise QABotError(f"the {generator} generator fails on every question: {err}")
+    return results
 
 
 def recorded_settings(settings: Settings) -> dict:

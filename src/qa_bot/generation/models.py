@@ -19,7 +19,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ChatMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from qa_bot.config import PLACEHOLDER_API_KEY, Settings
 from qa_bot.generation.local_model import INSTALL_HINT, local_model_file
@@ -33,43 +33,59 @@ OPENAI_DEFAULT_HOST = "api.openai.com"
 # local: llama.cpp in this process
 # --------------------------------------------------------------------------------------------------------------------
 
-_LLAMAS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
-_LOAD_LOCK = threading.Lock()
+
+class LlamaPool:
+    """Loaded llama.cpp models: one ``llama_cpp.Llama`` per (path, threads, ctx), each with the lock that guards its
+    (unsafe) context. Owned by whoever creates it: a ``QABot`` makes one for its chat models and frees it on close."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, threads: int, ctx: int) -> tuple[Any, threading.Lock]:
+        key = (path, threads, ctx)
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = (_load_llama(path, threads, ctx), threading.Lock())
+            return self._loaded[key]
+
+    def close(self) -> None:
+        """Free every loaded model, each once no answer is using it (the next use loads it again)."""
+        with self._lock:
+            for llm, lock in self._loaded.values():
+                with lock:
+                    llm.close()
+            self._loaded.clear()
 
 
-def _load_llama(path: str, threads: int, ctx: int) -> tuple[Any, threading.Lock]:
-    """One ``llama_cpp.Llama`` per (path, threads, ctx) per process, with the lock that guards its (unsafe) context."""
-    key = (path, threads, ctx)
-    with _LOAD_LOCK:
-        if key in _LLAMAS:
-            return _LLAMAS[key]
-        try:
-            from llama_cpp import Llama
-        except ImportError as e:
-            raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
-        try:
-            llm = Llama(
-                model_path=path,
-                n_threads=threads,
-                n_threads_batch=threads,  # prompt processing too; llama-cpp-python defaults this to every core
-                n_ctx=ctx,
-                verbose=False,
-            )
-        except MemoryError as e:
-            raise QABotError(f"not enough memory to load the local model {path}") from e
-        except (ValueError, RuntimeError) as e:
-            raise QABotError(f"cannot load the local model {path}: not a GGUF file llama.cpp can read ({e})") from e
-        _LLAMAS[key] = (llm, threading.Lock())
-        return _LLAMAS[key]
+def _load_llama(path: str, threads: int, ctx: int) -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as e:
+        raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
+    try:
+        return Llama(
+            model_path=path,
+            n_threads=threads,
+            n_threads_batch=threads,  # prompt processing too; llama-cpp-python defaults this to every core
+            n_ctx=ctx,
+            verbose=False,
+        )
+    except MemoryError as e:
+        raise QABotError(f"not enough memory to load the local model {path}") from e
+    except (ValueError, RuntimeError) as e:
+        raise QABotError(f"cannot load the local model {path}: not a GGUF file llama.cpp can read ({e})") from e
+
+
+# The pool of local chat models that no QABot owns: built by get_chat_model directly (tests, plugins, scripts), and the
+# function API's default services (qa_bot.answer() and friends, which keep theirs for the process anyway).
+SHARED_LLAMAS = LlamaPool()
 
 
 def unload_local_models() -> None:
-    """Free every cached llama.cpp model (tests and benchmarks; the next call reloads)."""
-    with _LOAD_LOCK:
-        for llm, lock in _LLAMAS.values():
-            with lock:
-                llm.close()
-        _LLAMAS.clear()
+    """Free the local models of ``SHARED_LLAMAS`` (tests and scripts; the next call reloads). A QABot frees its own in
+    ``close()``."""
+    SHARED_LLAMAS.close()
 
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
@@ -123,9 +139,16 @@ class LocalChatModel(BaseChatModel):
     def model_name(self) -> str:
         return Path(self.model_path).name
 
+    _pool: LlamaPool | None = PrivateAttr(default=None)
+
+    def use_pool(self, pool: LlamaPool) -> LocalChatModel:
+        """Load the model into ``pool`` (its owner frees it) instead of ``SHARED_LLAMAS``."""
+        self._pool = pool
+        return self
+
     def llama(self) -> tuple[Any, threading.Lock]:
-        """The loaded ``Llama`` (cached per process) and its lock."""
-        return _load_llama(self.model_path, self.n_threads, self.n_ctx)
+        """The loaded ``Llama`` (once per pool) and its lock."""
+        return (self._pool or SHARED_LLAMAS).get(self.model_path, self.n_threads, self.n_ctx)
 
     def _call_args(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         args: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -354,11 +377,32 @@ def local_chat_model(settings: Settings) -> BaseChatModel:
     )
 
 
-def get_chat_model(settings: Settings, name: str) -> BaseChatModel:
-    """The chat model of generator ``name``, built by the implementation the registry names."""
+def get_chat_model(settings: Settings, name: str, llamas: LlamaPool | None = None) -> BaseChatModel:
+    """The chat model of generator ``name``, built by the implementation the registry names. A local model loads into
+    ``llamas`` (default: ``SHARED_LLAMAS``)."""
     from qa_bot import registry
 
-    return registry.generator(name).build(settings)
+    model = registry.generator(name).build(settings)
+    if llamas is not None and isinstance(model, LocalChatModel):
+        model.use_pool(llamas)
+    return model
+
+
+class ChatModels:
+    """The generator factory a ``QABot`` gives its ``Bot``: generator name -> chat model, local ones loaded into a pool
+    this object owns (unless it was given one) and frees in ``close()``."""
+
+    def __init__(self, settings: Settings, llamas: LlamaPool | None = None) -> None:
+        self.settings = settings
+        self._owns_pool = llamas is None
+        self.llamas = llamas if llamas is not None else LlamaPool()
+
+    def __call__(self, name: str) -> BaseChatModel:
+        return get_chat_model(self.settings, name, self.llamas)
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self.llamas.close()
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -123,14 +122,10 @@ class ExplainedEmbeddings(Embeddings):
         return EmbedderError(f"embedding failed: {explain_error(e, self.settings)}", fatal=fails_every_request(e))
 
 
-@lru_cache(maxsize=4)
-def _minilm(batch_size: int) -> MiniLMEmbeddings:
-    return MiniLMEmbeddings(batch_size=batch_size)
-
-
 def minilm_embeddings(settings: Settings) -> Embeddings:
-    """The ``minilm`` embedder: the packaged offline model, loaded once per process."""
-    return _minilm(settings.embed_batch_size)
+    """The ``minilm`` embedder: the packaged offline model (~0.5 s to load). Whoever builds it keeps it: a ``QABot``
+    builds one and shares it between its answers and its ingests."""
+    return MiniLMEmbeddings(batch_size=settings.embed_batch_size)
 
 
 def openai_embeddings(settings: Settings) -> Embeddings:
@@ -151,7 +146,7 @@ def openai_embeddings(settings: Settings) -> Embeddings:
 
 
 def get_embeddings(settings: Settings) -> Embeddings:
-    """The configured embedder, built by the implementation the registry names."""
+    """A new instance of the configured embedder, built by the implementation the registry names."""
     return registry.embedder(settings.embedder).build(settings)
 
 

@@ -13,6 +13,7 @@ other processes' writes): by a writer right after taking the lock, by a reader w
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import shutil
@@ -21,8 +22,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from qa_bot.config import Settings
+from qa_bot.index.embeddings import embedder_id
 from qa_bot.index.writelock import FileWriterLock, LeaseWriterLock, Notify
 from qa_bot.schema import Chunk, Document, QABotError
 
@@ -31,6 +34,10 @@ _BATCH = 1000
 
 class StoreError(QABotError):
     pass
+
+
+class NothingIndexed(StoreError):
+    """The store has no collection yet: nothing was ever ingested into it."""
 
 
 @dataclass(frozen=True)
@@ -45,18 +52,38 @@ class DocRecord:
     )
 
 
-def _client(settings: Settings, fresh: bool = False):
-    """A Chroma client. ``fresh``: an embedded store's client on a new chromadb system that reads the store from disk,
-    instead of the process-wide cached one whose in-memory vector index lacks other clients' writes."""
-    import chromadb
+def _forget_chroma_system(store_dir: Path) -> None:
+    """Make chromadb forget the System it caches for an embedded store, so the next client for it starts a fresh one.
+
+    The one use of a private chromadb API (``SharedSystemClient._identifier_to_system``, chromadb 1.5). chromadb keeps
+    one System per store path per process, shared by every ``PersistentClient`` of that path, and it has to be
+    forgotten in two cases:
+
+    * reading other processes' writes: a System keeps the vector index in memory and never sees them, so ``reopen``
+      needs a new System while other handles of this process may still be mid-call on the old one (hence forgotten, not
+      stopped: it goes when its clients are closed or collected);
+    * a System that failed to start (a corrupt store) stays cached, and every later client of the path gets that broken
+      one ("'RustBindingsAPI' object has no attribute 'bindings'"), even after ``--rebuild`` repaired the files.
+
+    chromadb has no public per-path way: ``Client.close()`` stops the System only when the last client of the process
+    lets go of it (``Store.close`` uses it to release a store), and ``clear_system_cache()`` forgets every path's System
+    and zeroes every reference count (documented as for tests only). What would replace this function: a chromadb that
+    caches a System only once it started, plus a per-path release (or an embedded client that sees other processes'
+    writes)."""
     from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(store_dir), None)
+
+
+def _client(settings: Settings, fresh: bool = False):
+    """A Chroma client. ``fresh``: an embedded store's client on a new chromadb System that reads the store from disk,
+    instead of the process-wide shared one whose in-memory vector index lacks other processes' writes."""
+    import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if fresh and not settings.chroma_host:
-        # Only forgotten, not stopped: another Store of this process may be mid-call on it; it is freed with its clients.
-        SharedSystemClient._identifier_to_system.pop(str(settings.store_dir), None)
-    cached = str(settings.store_dir) in SharedSystemClient._identifier_to_system
+        _forget_chroma_system(settings.store_dir)
     try:
         if settings.chroma_host:
             client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
@@ -65,11 +92,18 @@ def _client(settings: Settings, fresh: bool = False):
         settings.store_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
     except Exception as e:  # chromadb raises many unrelated types for a bad store or an absent server
-        if not settings.chroma_host and not cached:
-            # chromadb caches the system it failed to start; left there, it breaks every later client for this path.
-            SharedSystemClient._identifier_to_system.pop(str(settings.store_dir), None)
+        if not settings.chroma_host:
+            # chromadb keeps the System it failed to start; left there, it breaks every later client for this path.
+            # (A healthy System of other handles, if that is what failed, is only forgotten: they keep using it.)
+            _forget_chroma_system(settings.store_dir)
         where, hint = _where_hint(settings)
         raise StoreError(f"cannot open the {where}: {type(e).__name__}: {str(e)[:200]}; {hint}") from e
+
+
+def _close_client(client) -> None:
+    """Release a Chroma client (public API): chromadb stops the store's System when no other client of it is left."""
+    with contextlib.suppress(Exception):  # already closed, or a server that went away: nothing left to release
+        client.close()
 
 
 def _where_hint(settings: Settings) -> tuple[str, str]:
@@ -143,11 +177,19 @@ def wipe_local_store(settings: Settings) -> None:
                 shutil.rmtree(sub, ignore_errors=True)
 
 
+def open_store(settings: Settings) -> Store:
+    """A handle on the store these settings name, checked against the embedder they configure: the one way to open it."""
+    return Store(settings, embedder_id(settings))
+
+
 class Store:
+    """A handle on one store (an embedded folder or a Chroma server's collection). Not for concurrent use: share it
+    between threads only under a lock. ``close()`` releases it (``with open_store(s) as store:`` does too)."""
+
     def __init__(self, settings: Settings, embedder_id: str) -> None:
         self.settings = settings
         self.embedder_id = embedder_id
-        self.client = _client(settings)
+        self._client = _client(settings)
         self.name = settings.collection
         self._chunks = None
         self._docs = None
@@ -172,7 +214,7 @@ class Store:
                 self._docs = self.client.get_collection(f"{self.name}__docs", embedding_function=None)
         except Exception as e:
             if not create and ("does not exist" in str(e) or "NotFound" in type(e).__name__):
-                raise StoreError(
+                raise NothingIndexed(
                     f"no documents are indexed in collection '{self.name}' yet: run `qa-bot ingest [PATHS]` first"
                 ) from e
             raise StoreError(
@@ -219,8 +261,40 @@ class Store:
         """See the embedded store as it is on disk now (a no-op for a server, whose clients always do)."""
         if self.settings.chroma_host:
             return
-        self.client = _client(self.settings, fresh=True)
+        old, self._client = self._client, None
         self._chunks = self._docs = None
+        if old is not None:
+            # Public first: when no other handle of this process uses the store, chromadb stops its System here and
+            # the next client starts a new one. Otherwise that System is still theirs, and _client(fresh=True) forgets
+            # it (they go on with it) so that this handle gets one of its own.
+            _close_client(old)
+        self._client = _client(self.settings, fresh=True)
+
+    # --- the client ----------------------------------------------------------------------------------------------
+    @property
+    def client(self):
+        """The Chroma client; opened again if this handle was closed."""
+        if self._client is None:
+            self._client = _client(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        """Release this handle's Chroma client. When no other handle of this process uses the store, chromadb stops its
+        System (sqlite connection, in-memory index), so the folder can be deleted, or opened afresh at the same path.
+        Using the handle again opens it again."""
+        if self._lock is not None and self._lock.held:
+            raise StoreError("the store is being written through this handle: close it after the write")
+        client, self._client = self._client, None
+        self._chunks = self._docs = None
+        self._lock = None  # a server's lease lock holds the client
+        if client is not None:
+            _close_client(client)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- the writer lock -----------------------------------------------------------------------------------------
     @contextmanager

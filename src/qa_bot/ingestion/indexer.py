@@ -10,11 +10,12 @@ from pathlib import Path
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa_bot.config import Settings
-from qa_bot.index.embeddings import EmbedderError, embedder_id, get_embeddings
-from qa_bot.index.store import Store, StoreError, wipe_local_store
+from qa_bot.index.embeddings import EmbedderError, get_embeddings
+from qa_bot.index.store import Store, StoreError, open_store, wipe_local_store
 from qa_bot.index.writelock import FileWriterLock, Notify
 from qa_bot.ingestion.loaders import SUPPORTED, UnreadableFile, load_document
 from qa_bot.schema import Chunk, Document, FileIssue, IngestReport, QABotError
+from qa_bot.stages import Embedder
 
 # Paragraphs first, then sentence ends, then clauses: chunks end on sentence boundaries whenever the size allows.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
@@ -103,27 +104,32 @@ def ingest(
     progress: Progress | None = None,
     prune: bool = True,
     on_wait: Notify | None = None,
+    *,
+    embeddings: Embedder | None = None,
 ) -> IngestReport:
     """Index the given files and folders. One bad file is reported and skipped; the rest goes on.
 
-    The whole run holds the store's writer lock: the registry it reads at the start (document ids, unchanged files)
+    The whole run holds the store's writer lock: the registry it read at the start (document ids, unchanged files)
     stays true until it ends. Another writer's run waits (``on_wait`` hears why), up to ``settings.write_wait`` seconds.
+    ``embeddings``: the embedder to use (a ``QABot`` passes its own); a new one is built when left out. The store handle
+    this opens is closed at the end. Most callers want ``QABot.ingest`` (or ``qa_bot.ingest``), which call this.
     """
     t0 = time.perf_counter()
     report = IngestReport()
     files, roots = discover([Path(p) for p in paths], report)
     report.files = len(files)
-    embeddings = get_embeddings(settings)
+    if embeddings is None:
+        embeddings = get_embeddings(settings)
     try:
-        store = Store(settings, embedder_id(settings))
+        store = open_store(settings)
     except StoreError:
         if not rebuild or settings.chroma_host:
             raise
         # An unreadable (e.g. corrupt) embedded store is exactly what --rebuild is for: start it over.
         with FileWriterLock(settings.store_dir, settings.write_wait, on_wait):
             wipe_local_store(settings)
-        store = Store(settings, embedder_id(settings))
-    with store.writing(on_wait):
+        store = open_store(settings)
+    with store, store.writing(on_wait):
         _ingest_locked(store, files, roots, settings, rebuild, progress, prune, embeddings, report)
     report.seconds = time.perf_counter() - t0
     return report
@@ -192,9 +198,9 @@ def _ingest_locked(
 
 
 def remove(doc_ids: Iterable[str], settings: Settings, on_wait: Notify | None = None) -> list[str]:
-    store = Store(settings, embedder_id(settings))
+    """Remove the documents of ``doc_ids`` that are indexed; returns those removed."""
     gone = []
-    with store.writing(on_wait):
+    with open_store(settings) as store, store.writing(on_wait):
         registry = store.open_for_read().registry()
         for d in doc_ids:
             if d in registry:

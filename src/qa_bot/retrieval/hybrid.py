@@ -7,21 +7,38 @@ import threading
 import numpy as np
 
 from qa_bot.config import Settings
-from qa_bot.index.embeddings import embedder_id, get_embeddings
-from qa_bot.index.store import Store
+from qa_bot.index.embeddings import get_embeddings
+from qa_bot.index.store import Store, open_store
 from qa_bot.retrieval.lexical import LexicalIndex
 from qa_bot.schema import Chunk, QABotError, SearchHit
+from qa_bot.stages import Embedder
 
 
 class Retriever:
-    """Holds the store handle, the embedder and the BM25 mirror; safe to share between threads."""
+    """Holds the store handle, the embedder and the BM25 mirror; safe to share between threads.
 
-    def __init__(self, settings: Settings) -> None:
+    ``embeddings`` and ``store``: given by the owner (a ``QABot`` shares its embedder, and gives the retriever a handle
+    of its own that it closes itself); built here when left out, and then ``close()`` releases the store."""
+
+    def __init__(self, settings: Settings, *, embeddings: Embedder | None = None, store: Store | None = None) -> None:
         self.settings = settings
-        self.embeddings = get_embeddings(settings)
-        self.store = Store(settings, embedder_id(settings)).open_for_read()
+        self.embeddings = embeddings if embeddings is not None else get_embeddings(settings)
+        self._owns_store = store is None
+        handle = store if store is not None else open_store(settings)
+        try:
+            self.store = handle.open_for_read()
+        except BaseException:
+            if self._owns_store:
+                handle.close()
+            raise
         self.lexical = LexicalIndex(settings.bm25_dir)
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the store handle, if this retriever opened it."""
+        if self._owns_store:
+            with self._lock:
+                self.store.close()
 
     def search(self, query: str, k: int | None = None) -> list[SearchHit]:
         query = (query or "").strip()
