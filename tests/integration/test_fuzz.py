@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.project import doc_texts, store_settings
+from support.words import WORDS
 
 from qa_bot import Answer, QABotError, answer, ingest
 from qa_bot.answer_format import REFUSAL_TEXT
@@ -30,66 +31,6 @@ from qa_bot.index.store import Store
 from qa_bot.ingestion.loaders import SUPPORTED
 from qa_bot.retrieval.hybrid import Retriever
 
-VOCAB = [
-    "orchard",
-    "quarry",
-    "canal",
-    "abbey",
-    "chapel",
-    "meadow",
-    "lighthouse",
-    "museum",
-    "bakery",
-    "foundry",
-    "weaver",
-    "farmer",
-    "miller",
-    "sailor",
-    "teacher",
-    "merchant",
-    "builder",
-    "painter",
-    "doctor",
-    "keeper",
-    "carpenter",
-    "river",
-    "mountain",
-    "harbour",
-    "village",
-    "forest",
-    "winter",
-    "summer",
-    "engine",
-    "market",
-    "castle",
-    "island",
-    "valley",
-    "station",
-    "library",
-    "garden",
-    "tower",
-    "school",
-    "ferry",
-    "mill",
-    "volcano",
-    "glacier",
-    "desert",
-    "comet",
-    "violin",
-    "opera",
-    "chemistry",
-    "algebra",
-    "tennis",
-    "cricket",
-    "bicycle",
-    "tractor",
-    "submarine",
-    "satellite",
-    "penguin",
-    "elephant",
-    "tulip",
-    "cactus",
-]
 FUZZ = settings(
     max_examples=25,
     deadline=None,
@@ -257,7 +198,7 @@ def ingest_with_good_file(s, fuzz_name: str, data: bytes) -> None:
         good = work / f"good_{token}.txt"
         # Each control document is about something else: near-identical ones would be merged as duplicates by MMR.
         rnd = random.Random(token)
-        topic = " ".join(rnd.sample(VOCAB, 12))
+        topic = " ".join(rnd.sample(WORDS, 12))
         good.write_text(
             f"Control document {token}\n\nThe {token} bridge was painted blue in 1931. {topic.capitalize()}.\n"
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from support.processes import ChromaServer
 from support.project import clean_env, error_lines, run_cli, store_settings
+from support.words import WORDS
 
 EXE = (
     [str(Path(sys.executable).parent / "qa-bot")]
@@ -557,38 +558,6 @@ def test_bm25_mirror_loads_one_consistent_copy_while_another_process_swaps_it(tm
 
 
 # --- 5. soak: two writers and a reader ---------------------------------------------------------------------------------
-WORDS = [
-    "river",
-    "mountain",
-    "harbour",
-    "village",
-    "forest",
-    "winter",
-    "summer",
-    "engine",
-    "bridge",
-    "market",
-    "castle",
-    "island",
-    "valley",
-    "station",
-    "library",
-    "garden",
-    "tower",
-    "school",
-    "ferry",
-    "mill",
-    "orchard",
-    "quarry",
-    "canal",
-    "abbey",
-    "chapel",
-    "meadow",
-    "museum",
-    "bakery",
-    "foundry",
-    "weaver",
-]
 
 
 def code_word(writer: int, i: int) -> str:
