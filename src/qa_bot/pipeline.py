@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.output_parsers import StrOutputParser
 
@@ -40,11 +40,17 @@ from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.verify.abstain import Calibrator, compute_signals
 from qa_bot.verify.citations import verify
 
-# Earlier turns: (question, answer) pairs or OpenAI-style {"role": ..., "content": ...} messages (inputs.normalise_history).
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
+
+# Earlier turns: (question, answer) pairs or OpenAI-style {"role": ..., "content": ...} messages
+# (inputs.normalise_history).
 History = Sequence[tuple[str, str]] | Sequence[Mapping[str, Any]]
 
 _READS_AS_QUESTION = re.compile(
-    r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had|in|on|at|for|from|by|to)\b",
+    r"\?\s*$|^\W*(who|whom|whose|what|which|when|where|why|how"
+    r"|is|are|was|were|do|does|did|can|could|will|would|has|have|had"
+    r"|in|on|at|for|from|by|to)\b",
     re.I,
 )
 _FOLLOW_UP = re.compile(
@@ -106,22 +112,25 @@ class Bot:
             return self._models[name]
 
     # --- stages ------------------------------------------------------------------------------------------------
-    def condense(self, question: str, history: History, generator: str) -> str:
-        history = list(history)[-self.settings.history_turns :] if self.settings.history_turns else []
-        if not history:
+    def condense(self, question: str, history: Sequence[tuple[str, str]], generator: str) -> str:
+        """``question`` rewritten to stand alone, given the earlier turns (normalised: (question, answer) pairs)."""
+        turns = list(history)[-self.settings.history_turns :] if self.settings.history_turns else []
+        if not turns:
             return question
         if not registry.generator(generator).uses_model:
             # No model to rewrite with: a question that leans on context borrows the previous question's words.
             if _FOLLOW_UP.search(question) or len(question.split()) <= 4:
-                return f"{question} (follow-up to: {history[-1][0]})"
+                return f"{question} (follow-up to: {turns[-1][0]})"
             return question
-        chain = condense_prompt | self.model(generator) | StrOutputParser()
-        rewritten = chain.invoke({"history": format_history(history), "question": defang(question)}).strip()
+        # A Generator is in practice a LangChain Runnable (see stages.Generator); the Protocol does not say so.
+        model = cast("Runnable[Any, Any]", self.model(generator))
+        chain = condense_prompt | model | StrOutputParser()
+        rewritten = chain.invoke({"history": format_history(turns), "question": defang(question)}).strip()
         rewritten = rewritten.split("\n")[0].strip().strip('"').strip()
         # A rewrite that lost the question (empty, or an answer instead) is worse than none.
         if not 3 <= len(rewritten) <= 3 * len(question) + 200 or not _READS_AS_QUESTION.search(rewritten):
             # The model answered instead of rewriting: the previous question gives the context instead.
-            return f"{history[-1][0]} {question}"
+            return f"{turns[-1][0]} {question}"
         return drop_given_answer(question, rewritten)
 
     def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
@@ -140,7 +149,8 @@ class Bot:
         top_k: int | None = None,
         stages: bool = False,
     ) -> Iterator[str | Answer | Stage]:
-        """Text deltas, then the final ``Answer``; with ``stages``, a ``Stage`` too as each step starts (retrieve: when done)."""
+        """Text deltas, then the final ``Answer``; with ``stages``, a ``Stage`` too as each step starts (retrieve: when
+        done)."""
         question = check_question(question, self.settings)
         history, top_k = normalise_history(history), check_top_k(top_k)
         gen = generator or self.settings.resolved_generator()
@@ -282,15 +292,18 @@ class Bot:
 # When/how-many follow-ups are the ones a rewrite tends to answer itself ("When will they do that?" -> "When will
 # they hold exercises by the end of the year?"): a time or a quantity the user did not write is cut from the rewrite.
 _TIME_PHRASE = re.compile(
-    r",?\s*\b(?:by|before|until|at|in|on|during|from|since|after)?\s*(?:the\s+)?(?:end|beginning|start|middle|spring|summer|autumn|fall|winter)"
+    r",?\s*\b(?:by|before|until|at|in|on|during|from|since|after)?\s*(?:the\s+)?"
+    r"(?:end|beginning|start|middle|spring|summer|autumn|fall|winter)"
     r"\s+of\s+(?:the\s+)?(?:year|month|week|decade|century|\d{4})\b"
-    r"|,?\s*\b(?:by|before|until|in|on|during|since|after)?\s*(?:next|this|last|early|late)\s+(?:year|month|week|spring|summer|autumn|fall|winter)\b",
+    r"|,?\s*\b(?:by|before|until|in|on|during|since|after)?\s*(?:next|this|last|early|late)\s+"
+    r"(?:year|month|week|spring|summer|autumn|fall|winter)\b",
     re.I,
 )
 
 
 def drop_given_answer(question: str, rewritten: str) -> str:
-    """``rewritten`` without the time or quantity that a when / how-many follow-up asks for, if the user did not write it."""
+    """``rewritten`` without the time or quantity that a when / how-many follow-up asks for, if the user did not
+    write it."""
     from qa_bot.verify.answer_types import _DATE, _NUM, question_kind
 
     kind = question_kind(question)
@@ -324,7 +337,8 @@ def check_question(question: str, settings: Settings) -> str:
         raise QABotError("the question is empty: type a question about the documents")
     if len(q) > settings.max_question_chars:
         raise QABotError(
-            f"the question is {len(q):,} characters long; the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
+            f"the question is {len(q):,} characters long; "
+            f"the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
         )
     return q
 
@@ -379,6 +393,6 @@ def answer(
 ) -> Answer:
     """Answer ``question`` from the indexed documents, with verified citations.
 
-    ``history``: earlier turns, as (question, answer) pairs or ``{"role": "user"|"assistant", "content": ...}`` messages;
-    ``top_k``: passages to retrieve (1-50; default QA_BOT_TOP_K)."""
+    ``history``: earlier turns, as (question, answer) pairs or ``{"role": "user"|"assistant", "content": ...}``
+    messages; ``top_k``: passages to retrieve (1-50; default QA_BOT_TOP_K)."""
     return timed_answer(question, history, settings=settings, generator=generator, top_k=top_k)[0]

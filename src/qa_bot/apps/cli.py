@@ -165,7 +165,8 @@ def print_stage(stage) -> None:
     err.print(f"… {stage.detail}", style="dim", highlight=False, markup=False)
     for h in stage.hits:
         err.print(
-            f"    [{h.rank}] {h.chunk.title or h.chunk.doc_id} ({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})",
+            f"    [{h.rank}] {h.chunk.title or h.chunk.doc_id} "
+            f"({Path(h.chunk.source).name}, chars {h.chunk.start}-{h.chunk.end})",
             style="dim",
             highlight=False,
             markup=False,
@@ -182,7 +183,8 @@ def _ask(service, args: argparse.Namespace) -> int:
 
     history: list[tuple[str, str]] = []
     questions = [args.question] if args.question is not None else None
-    # Interactive sessions show the stages by default; a one-shot answer only with --stream, so scripts get a quiet stderr.
+    # Interactive sessions show the stages by default; a one-shot answer only with --stream, so scripts get a quiet
+    # stderr.
     show_stages = not args.json and (questions is None or args.stream)
     while True:
         if questions is not None:
@@ -211,6 +213,8 @@ def _ask(service, args: argparse.Namespace) -> int:
                 err.print(item, end="", highlight=False, markup=False)
         if args.stream and not args.json:
             err.print()
+        if final is None:
+            raise RuntimeError("the answer stream ended without a final Answer")
         if args.json:
             import json
 
@@ -254,8 +258,10 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     source = args.feedback or feedback_path(_settings(args))
     ready, waiting = export_questions(FeedbackLog(source), args.out)
     console.print(
-        f"wrote {ready + waiting} question(s) to {args.out}: {ready} ready for `qa-bot eval`, {waiting} waiting for a person to write "
-        "the gold answer (rows with a 'todo' field); evaluate with `qa-bot eval OUT --docs FOLDER` on the documents they are about",
+        f"wrote {ready + waiting} question(s) to {args.out}: {ready} ready for `qa-bot eval`, "
+        f"{waiting} waiting for a person to write "
+        "the gold answer (rows with a 'todo' field); "
+        "evaluate with `qa-bot eval OUT --docs FOLDER` on the documents they are about",
         highlight=False,
     )
     return 0

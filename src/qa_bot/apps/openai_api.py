@@ -82,7 +82,8 @@ class ApiError(Exception):
 
 
 def allowed_generators(settings: Settings) -> list[str]:
-    """The generators a client may pick with ``model`` (the web app's choice, ``Settings.allowed``), the server's default first."""
+    """The generators a client may pick with ``model`` (the web app's choice, ``Settings.allowed``), the server's
+    default first."""
     default = settings.resolved_generator()
     return sorted(settings.allowed(), key=lambda n: n != default)
 

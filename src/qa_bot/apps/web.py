@@ -15,9 +15,9 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa_bot import registry
 from qa_bot.answer_format import answer_to_dict, markers_html
@@ -27,6 +27,9 @@ from qa_bot.config import Settings, get_settings
 from qa_bot.ingestion.loaders import SUPPORTED
 from qa_bot.schema import Answer, Citation, IngestReport, QABotError, SearchHit, Stage
 from qa_bot.service import QABot
+
+if TYPE_CHECKING:
+    from qa_bot.pipeline import History
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline tool does not phone home
 
@@ -109,7 +112,8 @@ def render_sources(citations: Sequence[Citation]) -> str:
         pend = pstart + len(c.passage or c.quote)
         items.append(
             f'<details class="qa-source"><summary><span class="qa-marker">[{c.marker}]</span> '
-            f"<strong>{_esc(c.title or c.doc_id)}</strong> · <code>{_esc(fname)}</code> · chars {c.start}–{c.end}</summary>"
+            f"<strong>{_esc(c.title or c.doc_id)}</strong> · <code>{_esc(fname)}</code> · "
+            f"chars {c.start}–{c.end}</summary>"
             f'<blockquote class="qa-passage">{_passage_with_mark(c)}</blockquote>'
             f'<div class="qa-meta">document <code>{_esc(c.doc_id)}</code> · file {_esc(fname)} · '
             f"quote at chars {c.start}–{c.end}, passage at chars {pstart}–{pend}</div></details>"
@@ -122,13 +126,15 @@ def render_hits(hits: Sequence[SearchHit]) -> str:
     if not hits:
         return ""
     items = "".join(
-        f'<details class="qa-source qa-hit"><summary><span class="qa-marker">#{h.rank or n}</span> <strong>{_esc(h.chunk.title or h.chunk.doc_id)}</strong> · '
+        f'<details class="qa-source qa-hit"><summary><span class="qa-marker">#{h.rank or n}</span> '
+        f"<strong>{_esc(h.chunk.title or h.chunk.doc_id)}</strong> · "
         f"<code>{_esc(Path(h.chunk.source).name)}</code> · chars {h.chunk.start}–{h.chunk.end}</summary>"
         f'<blockquote class="qa-passage">{_esc(h.chunk.text)}</blockquote></details>'
         for n, h in enumerate(hits, 1)
     )
     return (
-        f'<div class="qa-sources qa-retrieved"><div class="qa-sources-title">Retrieved passages (the cited ones are confirmed '
+        '<div class="qa-sources qa-retrieved"><div class="qa-sources-title">'
+        "Retrieved passages (the cited ones are confirmed "
         f"when the answer is checked)</div>{items}</div>"
     )
 
@@ -223,7 +229,10 @@ def friendly_error(e: BaseException) -> str:
         msg = hide_paths(str(e))
         return msg[:1].upper() + msg[1:]
     log.exception("unexpected error while answering")
-    return f"Something went wrong while answering ({type(e).__name__}). The details are in the server log; please try again."
+    return (
+        f"Something went wrong while answering ({type(e).__name__}). "
+        "The details are in the server log; please try again."
+    )
 
 
 class WebApp:
@@ -255,11 +264,11 @@ class WebApp:
     def stream(
         self,
         question: str,
-        history: Sequence[tuple[str, str]],
+        history: History | None,
         generator: str | None,
         top_k: int | None,
         stages: bool = False,
-    ) -> Iterator[str | Answer | Stage]:
+    ) -> Generator[str | Answer | Stage, None, None]:
         gen = generator or self.default_generator
         self.check_generator(gen)
         lock = self.model_locks.get(gen)
@@ -369,7 +378,10 @@ class WebApp:
             for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())
         )
         n = len(reg)
-        return f'<div class="qa-docs"><div><strong>{n} document{"s" if n != 1 else ""} indexed</strong></div><ul>{items}</ul></div>'
+        return (
+            f'<div class="qa-docs"><div><strong>{n} document{"s" if n != 1 else ""} indexed</strong></div>'
+            f"<ul>{items}</ul></div>"
+        )
 
     def document_choices(self) -> list[tuple[str, str]]:
         """(label, doc_id) of every indexed document, for the remove menu."""
@@ -383,7 +395,8 @@ class WebApp:
         ]
 
     def remove(self, doc_id: str | None) -> str:
-        """Remove one document from the index (and its uploaded copy, so it is not indexed again). Returns status html."""
+        """Remove one document from the index (and its uploaded copy, so it is not indexed again). Returns status
+        html."""
         if not doc_id:
             return '<div class="qa-status-bad">Choose a document to remove first.</div>'
         try:
@@ -399,11 +412,15 @@ class WebApp:
                     src.unlink()
         except Exception as e:
             return f'<div class="qa-status-bad">✗ Not removed: {_esc(friendly_error(e))}</div>'
-        return f'<div class="qa-status-ok">✓ Removed {_esc(rec.title or rec.doc_id)} ({rec.n_chunks} chunk{"s" if rec.n_chunks != 1 else ""}).</div>'
+        return (
+            f'<div class="qa-status-ok">✓ Removed {_esc(rec.title or rec.doc_id)} '
+            f"({rec.n_chunks} chunk{'s' if rec.n_chunks != 1 else ''}).</div>"
+        )
 
     # --- feedback ------------------------------------------------------------------------------------------------
     def rate(self, messages: Sequence[Any], index: int | Sequence[int], liked: bool | None, rater: str = "") -> str:
-        """Store a like / dislike (None: take it back) of the answer at ``index`` in the chat's messages; returns the rating's id."""
+        """Store a like / dislike (None: take it back) of the answer at ``index`` in the chat's messages; returns the
+        rating's id."""
         msgs = [_as_dict(m) for m in messages or []]
         i = index if isinstance(index, int) else int(index[0])
         if not 0 <= i < len(msgs):
@@ -439,8 +456,10 @@ class WebApp:
         if not likes + dislikes:
             return '<div class="qa-feedback">No answers rated yet: use 👍 / 👎 under an answer.</div>'
         return (
-            f'<div class="qa-feedback"><strong>{likes + dislikes} answer{"s" if likes + dislikes != 1 else ""} rated</strong> '
-            f"({likes} 👍, {dislikes} 👎)<br><small>Export them as evaluation questions: <code>qa-bot feedback export OUT.jsonl</code></small></div>"
+            f'<div class="qa-feedback"><strong>{likes + dislikes} '
+            f"answer{'s' if likes + dislikes != 1 else ''} rated</strong> "
+            f"({likes} 👍, {dislikes} 👎)<br><small>Export them as evaluation questions: "
+            "<code>qa-bot feedback export OUT.jsonl</code></small></div>"
         )
 
     def ensure_seeded(self) -> IngestReport | None:
@@ -507,18 +526,21 @@ class WebApp:
             else:
                 bad.extend((Path(f.path).name, f.reason) for f in report.failed)
                 failed = {f.path for f in report.failed}
-                # Keep uploads/ in step with the index; a file that was already there stays, whatever became of this upload.
+                # Keep uploads/ in step with the index; a file that was already there stays, whatever became of this
+                # upload.
                 self._drop_unindexed([c for c in created if str(c) in failed])
         parts = []
         if report is not None and (report.added or report.updated or report.skipped):
             ok_names = ", ".join(_esc(p.name) for p in good if str(p) not in {f.path for f in report.failed})
             parts.append(
                 f'<div class="qa-status-ok">✓ Indexed {ok_names}: {report.added} added, {report.updated} updated, '
-                f"{report.skipped} unchanged ({report.chunks} chunk{'s' if report.chunks != 1 else ''}, {report.seconds:.1f} s). You can ask about them now.</div>"
+                f"{report.skipped} unchanged ({report.chunks} chunk{'s' if report.chunks != 1 else ''}, "
+                f"{report.seconds:.1f} s). You can ask about them now.</div>"
             )
         for original, kept in renamed:
             parts.append(
-                f'<div class="qa-status-ok">{_esc(original)} was saved as {_esc(kept)}: a different document already has that name.</div>'
+                f'<div class="qa-status-ok">{_esc(original)} was saved as {_esc(kept)}: '
+                "a different document already has that name.</div>"
             )
         for name, reason in bad:
             parts.append(f'<div class="qa-status-bad">✗ Not indexed: {_esc(name)}: {_esc(hide_paths(reason))}</div>')
@@ -607,7 +629,11 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
 
     app = webapp or WebApp(settings)
 
-    def upload(files: list[str] | None, progress=gr.Progress()):
+    # Gradio recognises the progress parameter by its default, a gr.Progress, and passes that same object in: one per
+    # demo, made here rather than in the signature (B008).
+    upload_progress = gr.Progress()
+
+    def upload(files: list[str] | None, progress=upload_progress):
         status, docs = app.upload(files, progress)
         return status, docs, None
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,8 @@ def load_questions(path: Path | str) -> QuestionSet:
         )
     if not items:
         raise QABotError(
-            f"no question in {path} has a gold answer yet: write them in 'answers' and delete the 'todo' fields ({waiting} waiting)"
+            f"no question in {path} has a gold answer yet: "
+            f"write them in 'answers' and delete the 'todo' fields ({waiting} waiting)"
         )
     return QuestionSet(path, items, "seed", waiting=waiting)
 
@@ -176,7 +178,8 @@ def passage_match(start: int, end: int, doc_id: str, spans: Iterable[tuple]) -> 
 
 
 def retrieval_scores(relevant: list[bool], n_gold: int = 1, covered: int | None = None) -> dict[str, float]:
-    """recall@1, recall@k (share of the gold targets found in the top k) and reciprocal rank of the first relevant hit."""
+    """recall@1, recall@k (share of the gold targets found in the top k) and reciprocal rank of the first relevant
+    hit."""
     first = next((i for i, r in enumerate(relevant, 1) if r), None)
     rec_k = (covered / n_gold) if covered is not None and n_gold else float(first is not None)
     return {"recall@1": float(bool(relevant) and relevant[0]), "recall@k": rec_k, "rr": 1.0 / first if first else 0.0}
@@ -238,7 +241,7 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
     sem, sf1 = squad.best_em_f1(item.answers if not item.is_impossible else [], pred_short)
     contains = (not refused) and squad.contains(item.answers, text)
     hits: list[SearchHit] = a.hits if a is not None else []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for h in hits:
         c = h.chunk
         rows.append(
@@ -291,7 +294,9 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         "confidence": a.confidence if a else None,
         "signals": a.signals if a else {},
         "draft": a.draft if a else "",
-        "draft_correct": bool(a and a.draft) and not item.is_impossible and squad.contains(item.answers, a.draft),
+        "draft_correct": (
+            a is not None and bool(a.draft) and not item.is_impossible and squad.contains(item.answers, a.draft)
+        ),
         "timings": {**(a.timings if a else {}), "total": round(seconds, 4)},
     }
     if not item.is_impossible and item.gold_docs:
@@ -439,8 +444,8 @@ def run_eval(
     out_dir: Path | None = None,
     answerer: Callable[..., tuple[Answer, float]] | None = None,
 ) -> EvalRun:
-    """Index ``docs`` into a fresh temporary store (or ``store_dir``, reused if it holds them) and answer every question,
-    through a ``QABot`` of its own that is closed at the end.
+    """Index ``docs`` into a fresh temporary store (or ``store_dir``, reused if it holds them) and answer every
+    question, through a ``QABot`` of its own that is closed at the end.
 
     ``answerer(question, history, service=..., generator=...)`` -> (Answer, seconds to first text) replaces qa-bot's
     own answer chain, so another system (``benchmarks/peer_langchain_rag.py``) is measured by the same metrics; the
@@ -582,7 +587,8 @@ def cli_eval(args, settings: Settings) -> int:
     generator = settings.resolved_generator()
     out_dir = args.out or default_out_dir(qs, generator, settings)
     err.print(
-        f"evaluating {len(qs.items[: args.limit] if args.limit else qs.items)} questions from {qs.path} with the {generator} generator",
+        f"evaluating {len(qs.items[: args.limit] if args.limit else qs.items)} questions from {qs.path} "
+        f"with the {generator} generator",
         highlight=False,
     )
     if qs.waiting:

@@ -1,4 +1,5 @@
-"""LLM generators, chosen by configuration: ``local`` (llama.cpp in-process) or ``openai`` (any OpenAI-compatible server).
+"""LLM generators, chosen by configuration: ``local`` (llama.cpp in-process) or ``openai`` (any OpenAI-compatible
+server).
 
 Both are LangChain chat models, so the answer chain streams from either the same way. ``explain_error`` turns whatever
 a model call raised into one clear ``QABotError`` line that never contains the API key.
@@ -19,11 +20,12 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ChatMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, SecretStr
 
 from qa_bot.config import PLACEHOLDER_API_KEY, Settings
 from qa_bot.generation.local_model import INSTALL_HINT, local_model_file
 from qa_bot.schema import QABotError
+from qa_bot.stages import Generator
 
 log = logging.getLogger(__name__)
 
@@ -234,25 +236,28 @@ class LocalChatModel(BaseChatModel):
                 template = llm.metadata.get("tokenizer.chat_template")
                 if not template:
                     raise QABotError(f"the local model {self.model_name} has no chat template")
-                vocab = llm._model  # noqa: SLF001 - the template needs the bos/eos token texts, as llama-cpp-python does
+                vocab = llm._model  # private: the template needs the bos/eos token texts, as llama-cpp-python does
                 eos, bos = vocab.token_eos(), vocab.token_bos()
                 formatter = Jinja2ChatFormatter(
                     template=template,
                     eos_token=vocab.token_get_text(eos) if eos != -1 else "",
                     bos_token=vocab.token_get_text(bos) if bos != -1 else "",
                 )
-                prompt = formatter(messages=_to_llama_messages(messages)).prompt
+                # llama-cpp-python types the messages as per-role TypedDicts; ours are plain role/content dicts (a
+                # ChatMessage may carry any role), which its Jinja formatter renders all the same.
+                prompt = formatter(messages=_to_llama_messages(messages)).prompt  # type: ignore[arg-type]
                 tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
                 keep = 0
                 if reuse_cache:
-                    for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1]):
+                    # The common prefix of the evaluated tokens and the new prompt: the two lengths differ.
+                    for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1], strict=False):
                         if old != new:
                             break
                         keep += 1
                 llm.n_tokens = keep
                 llm.eval(tokens[keep:])
                 # Only the last position's logits are computed (logits_all=False): row 0 of the context's output.
-                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)  # noqa: SLF001
+                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
         except QABotError:
             raise
         except Exception as e:
@@ -285,7 +290,7 @@ class ReadsYesProbability(Protocol):
     def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float: ...
 
 
-def yes_probability(model: BaseChatModel, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
+def yes_probability(model: Generator, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
     """The model's P(yes) for a yes/no question: its own reading if it has one (``ReadsYesProbability``: the local
     model's logits), from the first token's log-probabilities (OpenAI-compatible servers that return them), else
     1.0 / 0.0 / 0.5 from the reply text."""
@@ -353,11 +358,11 @@ def openai_chat_model(settings: Settings) -> BaseChatModel:
     return ChatOpenAI(
         model=settings.openai_model,
         base_url=settings.openai_base_url,
-        api_key=key or PLACEHOLDER_API_KEY,
+        api_key=SecretStr(key or PLACEHOLDER_API_KEY),
         timeout=settings.request_timeout,
         max_retries=settings.max_retries,
         temperature=settings.temperature,
-        max_tokens=settings.max_tokens,  # sent as max_completion_tokens
+        max_completion_tokens=settings.max_tokens,  # the alias of ChatOpenAI.max_tokens, the name it is sent as
         extra_body=extra_body,
     )
 
@@ -510,13 +515,15 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
             )
         if isinstance(e, openai.APITimeoutError):
             return QABotError(
-                f"the model server at {url} did not answer within {settings.request_timeout:g} s (raise QA_BOT_REQUEST_TIMEOUT or try again)"
+                f"the model server at {url} did not answer within {settings.request_timeout:g} s "
+                "(raise QA_BOT_REQUEST_TIMEOUT or try again)"
             )
         if isinstance(e, openai.APIConnectionError):
             return QABotError(f"cannot reach the model server at {url}: is it running?")
         if isinstance(e, openai.NotFoundError):
             return QABotError(
-                f"the model server at {url} answered 404 Not Found: check the model name ('{settings.openai_model}') and the base URL"
+                f"the model server at {url} answered 404 Not Found: "
+                f"check the model name ('{settings.openai_model}') and the base URL"
             )
         if isinstance(e, openai.RateLimitError):
             return QABotError(

@@ -98,7 +98,8 @@ class EmbedderError(QABotError):
 
 
 class ExplainedEmbeddings(Embeddings):
-    """A server-backed embedder whose failures go through the answer path's error translation (generators.explain_error)."""
+    """A server-backed embedder whose failures go through the answer path's error translation
+    (generators.explain_error)."""
 
     def __init__(self, inner: Embeddings, settings: Settings) -> None:
         self.inner = inner

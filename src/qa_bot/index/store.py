@@ -23,11 +23,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_bot.config import Settings
 from qa_bot.index.embeddings import embedder_id
 from qa_bot.index.writelock import FileWriterLock, LeaseWriterLock, Notify
 from qa_bot.schema import Chunk, Document, QABotError
+
+if TYPE_CHECKING:
+    from chromadb import Collection
 
 _BATCH = 1000
 
@@ -116,8 +120,8 @@ def _where_hint(settings: Settings) -> tuple[str, str]:
 
 
 def _failure_hint(settings: Settings, write: bool) -> tuple[str, str]:
-    """Advice after a failed call on an opened store. Never a rebuild: the store opened, so it is not known to be broken,
-    and a rebuild deletes everything."""
+    """Advice after a failed call on an opened store. Never a rebuild: the store opened, so it is not known to be
+    broken, and a rebuild deletes everything."""
     where, hint = _where_hint(settings)
     if not settings.chroma_host:
         hint = (
@@ -131,8 +135,8 @@ def _failure_hint(settings: Settings, write: bool) -> tuple[str, str]:
 def _guarded(method=None, *, write: bool = False):
     """A Chroma failure after opening (server gone, store damaged) becomes a StoreError with advice, not a traceback.
 
-    A read on an embedded store that fails is retried once on a freshly opened client: the usual cause is a write by another
-    process after this client loaded its vector index (ids it holds were deleted, or it lacks new ones)."""
+    A read on an embedded store that fails is retried once on a freshly opened client: the usual cause is a write by
+    another process after this client loaded its vector index (ids it holds were deleted, or it lacks new ones)."""
     if method is None:
         return functools.partial(_guarded, write=write)
 
@@ -166,7 +170,8 @@ _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 def wipe_local_store(settings: Settings) -> None:
     """Delete an embedded store's Chroma files (``--rebuild`` of a store that can't even be opened).
 
-    Only Chroma's own files go (its sqlite database and the UUID-named segment folders): the folder may hold other things.
+    Only Chroma's own files go (its sqlite database and the UUID-named segment folders): the folder may hold other
+    things.
     """
     d = settings.store_dir
     for name in ("chroma.sqlite3", "chroma.sqlite3-wal", "chroma.sqlite3-shm", "chroma.sqlite3-journal"):
@@ -178,7 +183,8 @@ def wipe_local_store(settings: Settings) -> None:
 
 
 def open_store(settings: Settings) -> Store:
-    """A handle on the store these settings name, checked against the embedder they configure: the one way to open it."""
+    """A handle on the store these settings name, checked against the embedder they configure: the one way to open
+    it."""
     return Store(settings, embedder_id(settings))
 
 
@@ -191,8 +197,8 @@ class Store:
         self.embedder_id = embedder_id
         self._client = _client(settings)
         self.name = settings.collection
-        self._chunks = None
-        self._docs = None
+        self._chunks: Collection | None = None
+        self._docs: Collection | None = None
         self._seen: str | None = None  # the version stamp this client last saw (or wrote)
         self._lock: FileWriterLock | LeaseWriterLock | None = None
 
@@ -218,14 +224,16 @@ class Store:
                     f"no documents are indexed in collection '{self.name}' yet: run `qa-bot ingest [PATHS]` first"
                 ) from e
             raise StoreError(
-                f"cannot open collection '{self.name}': {type(e).__name__}: {str(e)[:200]}; rebuild with `qa-bot ingest --rebuild`"
+                f"cannot open collection '{self.name}': {type(e).__name__}: {str(e)[:200]}; "
+                "rebuild with `qa-bot ingest --rebuild`"
             ) from e
         if self._seen is None:
             self._seen = str((self._chunks.metadata or {}).get("version", "0"))
         built_with = (self._chunks.metadata or {}).get("embedder")
         if built_with and built_with != self.embedder_id:
             raise StoreError(
-                f"collection '{self.name}' was built with the '{built_with}' embedder but '{self.embedder_id}' is configured: "
+                f"collection '{self.name}' was built with the '{built_with}' embedder "
+                f"but '{self.embedder_id}' is configured: "
                 "set QA_BOT_EMBEDDER back or re-index with `qa-bot ingest --rebuild`"
             )
 
@@ -251,10 +259,8 @@ class Store:
         """Drop everything (``--rebuild``)."""
         with self.writing():
             for name in (self.name, f"{self.name}__docs"):
-                try:
+                with contextlib.suppress(Exception):  # absent already
                     self.client.delete_collection(name)
-                except Exception:
-                    pass  # absent already
             self._chunks = self._docs = None
 
     def reopen(self) -> None:
@@ -300,7 +306,8 @@ class Store:
     @contextmanager
     def writing(self, notify: Notify | None = None) -> Iterator[Store]:
         """Hold the store's writer lock (re-entrant). Every write method takes it; hold it around a whole run of writes
-        (an ingest) so the registry it read stays true. A second writer waits up to ``write_wait`` seconds, then fails."""
+        (an ingest) so the registry it read stays true. A second writer waits up to ``write_wait`` seconds, then
+        fails."""
         if self._lock is None:
             s = self.settings
             if s.chroma_host:
@@ -321,6 +328,13 @@ class Store:
 
     def _held(self) -> bool:
         return self._lock is not None and self._lock.held
+
+    def _check_lock(self) -> None:
+        """Called before each step of a write, under ``writing()``: fails if the writer lock was lost (a server lease
+        that expired)."""
+        if self._lock is None:
+            raise RuntimeError("a store write outside writing(): no writer lock is held")
+        self._lock.check()
 
     # --- versions ----------------------------------------------------------------------------------------------
     @_guarded
@@ -361,7 +375,7 @@ class Store:
                 int(m.get("n_chunks", 0)),
                 float(m["indexed_at"]) if m.get("indexed_at") is not None else None,
             )
-            for i, m in zip(got["ids"], got["metadatas"])
+            for i, m in zip(got["ids"], got["metadatas"], strict=True)
         }
 
     @_guarded
@@ -377,7 +391,7 @@ class Store:
     @_guarded(write=True)
     def write_document(self, doc: Document, chunks: list[Chunk], vectors: list[list[float]]) -> None:
         with self.writing():
-            self._lock.check()
+            self._check_lock()
             for b in range(0, len(chunks), _BATCH):
                 part = chunks[b : b + _BATCH]
                 self.chunks.upsert(
@@ -389,7 +403,7 @@ class Store:
             # Bump before the commit too: a BM25 mirror built from here on holds the new chunks, so a crash between the
             # commit and the final bump can't leave every mirror at a version that lacks a committed document.
             self._bump()
-            self._lock.check()
+            self._check_lock()
             self.docs.upsert(
                 ids=[doc.doc_id],
                 embeddings=[[1.0]],
@@ -410,7 +424,7 @@ class Store:
     @_guarded(write=True)
     def remove_document(self, doc_id: str) -> None:
         with self.writing():
-            self._lock.check()
+            self._check_lock()
             self.docs.delete(ids=[doc_id])
             self.chunks.delete(where={"doc_id": doc_id})
             self._bump()
@@ -424,7 +438,7 @@ class Store:
         registry commit, look orphaned here. Deletions go by document (a ``doc_id`` filter), never by ids collected from
         offset pages, and a document's chunks are counted with that filter before anything of it is deleted."""
         with self.writing():
-            self._lock.check()
+            self._check_lock()
             registry = self.registry()
             present = self._chunk_counts()  # one metadata scan, to find the documents worth a look
             deleted, changed = 0, False
@@ -477,7 +491,7 @@ class Store:
             got = self._page(offset)
             if not got["ids"]:
                 return
-            for i, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
+            for i, text, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 yield chunk_from_record(i, text, m)
             offset += len(got["ids"])
 
@@ -496,7 +510,7 @@ class Store:
         return [
             (chunk_from_record(i, t, m), 1.0 - float(d), _floats(e))
             for i, t, m, d, e in zip(
-                r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], r["embeddings"][0]
+                r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], r["embeddings"][0], strict=True
             )
         ]
 
@@ -505,12 +519,12 @@ class Store:
         if not ids:
             return {}
         got = self.chunks.get(ids=ids, include=["embeddings"])
-        return {i: _floats(e) for i, e in zip(got["ids"], got["embeddings"])}
+        return {i: _floats(e) for i, e in zip(got["ids"], got["embeddings"], strict=True)}
 
 
 def _floats(e) -> list[float]:
-    """Chroma returns numpy rows: ``tolist()`` gives Python floats ~30x faster than ``list()`` (numpy scalars), which also
-    made every later ``np.asarray`` slow."""
+    """Chroma returns numpy rows: ``tolist()`` gives Python floats ~30x faster than ``list()`` (numpy scalars), which
+    also made every later ``np.asarray`` slow."""
     return e.tolist() if hasattr(e, "tolist") else list(e)
 
 

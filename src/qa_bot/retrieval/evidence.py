@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from qa_bot.config import setting_default
 from qa_bot.schema import SearchHit
+from qa_bot.stages import Embedder
 from qa_bot.text import content_tokens, key_terms, norm_token, passage_terms, sentence_spans
 
 # Words that shape a question rather than describe its subject ("how many", "what kind of", "what is it called").
@@ -34,7 +34,7 @@ class ScoredSentence:
 
 
 def score_sentences(
-    question: str, hits: list[SearchHit], embeddings: Embeddings, lexical_weight: float
+    question: str, hits: list[SearchHit], embeddings: Embedder, lexical_weight: float
 ) -> list[ScoredSentence]:
     """Every sentence of every hit, scored by question-word coverage blended with embedding similarity, best first:
     ``lexical_weight`` on the coverage, the rest on the cosine (QA_BOT_EVIDENCE_LEXICAL_WEIGHT)."""
