@@ -21,10 +21,10 @@ import time
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from qa_bot import get_bot
 from qa_bot.answer_format import strip_markers
 from qa_bot.config import get_settings
 from qa_bot.generation.models import yes_probability
-from qa_bot.pipeline import get_bot
 from qa_bot.retrieval.evidence import score_sentences
 
 FOLLOW_ON = "Does the text show that this answer correctly answers the question? Reply yes or no."

@@ -9,9 +9,8 @@ manages its own lifetime makes a ``QABot`` (qa_bot.service) and closes it when d
 """
 
 from qa_bot.config import Settings, get_settings
-from qa_bot.pipeline import answer, get_bot, stream_answer
 from qa_bot.schema import Answer, Chunk, Citation, IngestReport, QABotError, SearchHit, Stage
-from qa_bot.service import QABot, ingest
+from qa_bot.service import QABot, answer, get_bot, ingest, stream_answer
 
 __all__ = [
     "Answer",

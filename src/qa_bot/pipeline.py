@@ -1,7 +1,6 @@
 """The answer chain (``Bot``): condense follow-up -> retrieve -> generate -> verify citations.
 
-Public API: ``answer``, ``stream_answer``, ``timed_answer``, run by the default ``QABot`` of their settings
-(service.py)."""
+Callers reach it through a ``QABot`` (service.py), which also holds the function API (``answer``, ``stream_answer``)."""
 
 from __future__ import annotations
 
@@ -341,58 +340,3 @@ def check_question(question: str, settings: Settings) -> str:
             f"the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
         )
     return q
-
-
-# --- the function API: each call goes to the default QABot of its settings (service.py) -------------------------------
-def get_bot(settings: Settings | None = None) -> Bot:
-    """The answer chain of the default service for ``settings`` (``qa_bot.service.default_service``)."""
-    from qa_bot.service import default_service
-
-    return default_service(settings).bot
-
-
-def stream_answer(
-    question: str,
-    history: History | None = None,
-    *,
-    settings: Settings | None = None,
-    generator: str | None = None,
-    top_k: int | None = None,
-    stages: bool = False,
-) -> Iterator[str | Answer | Stage]:
-    """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ).
-
-    With ``stages=True`` a ``Stage`` is yielded as each step of the chain starts, so a user sees progress at once.
-    Runs on the default service for ``settings`` (``QABot.stream`` on a service of your own does the same)."""
-    from qa_bot.service import default_service
-
-    yield from default_service(settings).stream(question, history, generator=generator, top_k=top_k, stages=stages)
-
-
-def timed_answer(
-    question: str,
-    history: History | None = None,
-    *,
-    settings: Settings | None = None,
-    generator: str | None = None,
-    top_k: int | None = None,
-) -> tuple[Answer, float]:
-    """The final ``Answer`` and the seconds until the first streamed text arrived (what a chat user waits for)."""
-    from qa_bot.service import default_service
-
-    return default_service(settings).timed_answer(question, history, generator=generator, top_k=top_k)
-
-
-def answer(
-    question: str,
-    history: History | None = None,
-    *,
-    settings: Settings | None = None,
-    generator: str | None = None,
-    top_k: int | None = None,
-) -> Answer:
-    """Answer ``question`` from the indexed documents, with verified citations.
-
-    ``history``: earlier turns, as (question, answer) pairs or ``{"role": "user"|"assistant", "content": ...}``
-    messages; ``top_k``: passages to retrieve (1-50; default QA_BOT_TOP_K)."""
-    return timed_answer(question, history, settings=settings, generator=generator, top_k=top_k)[0]

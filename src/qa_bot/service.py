@@ -316,6 +316,55 @@ def close_default_services() -> None:
     unload_local_models()
 
 
+# --- the function API: each call goes to the default QABot of its settings -----------------------------------------
+def get_bot(settings: Settings | None = None) -> Bot:
+    """The answer chain of the default service for ``settings`` (``qa_bot.service.default_service``)."""
+    return default_service(settings).bot
+
+
+def stream_answer(
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
+    stages: bool = False,
+) -> Iterator[str | Answer | Stage]:
+    """Yields text deltas as they are generated, then the final, verified ``Answer`` (whose text may differ).
+
+    With ``stages=True`` a ``Stage`` is yielded as each step of the chain starts, so a user sees progress at once.
+    Runs on the default service for ``settings`` (``QABot.stream`` on a service of your own does the same)."""
+    yield from default_service(settings).stream(question, history, generator=generator, top_k=top_k, stages=stages)
+
+
+def timed_answer(
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
+) -> tuple[Answer, float]:
+    """The final ``Answer`` and the seconds until the first streamed text arrived (what a chat user waits for)."""
+    return default_service(settings).timed_answer(question, history, generator=generator, top_k=top_k)
+
+
+def answer(
+    question: str,
+    history: History | None = None,
+    *,
+    settings: Settings | None = None,
+    generator: str | None = None,
+    top_k: int | None = None,
+) -> Answer:
+    """Answer ``question`` from the indexed documents, with verified citations.
+
+    ``history``: earlier turns, as (question, answer) pairs or ``{"role": "user"|"assistant", "content": ...}``
+    messages; ``top_k``: passages to retrieve (1-50; default QA_BOT_TOP_K)."""
+    return timed_answer(question, history, settings=settings, generator=generator, top_k=top_k)[0]
+
+
 def ingest(
     paths: Iterable[Path | str],
     settings: Settings | None = None,

@@ -15,8 +15,7 @@ import time
 import pytest
 from support.project import ROOT, clean_env, store_settings
 
-from qa_bot import Answer, Stage, stream_answer
-from qa_bot import pipeline as ANSWER_MODULE  # noqa: N812
+from qa_bot import Answer, Stage, answer, stream_answer
 from qa_bot.apps import web as ui
 from qa_bot.apps.feedback import TODO, FeedbackLog, export_questions
 
@@ -152,7 +151,7 @@ def test_documents_show_chunks_and_indexing_time_and_can_be_removed(tmp_path):
         not gone.exists() and kept.exists()
     )  # the uploaded copy goes with it (else it could be indexed again); others' files stay
     assert list(webapp.registry()) == ["kept"] and "1 document indexed" in webapp.documents_html()
-    a = ANSWER_MODULE.answer("What colour is the water of the Zorblax fountain?", settings=settings)
+    a = answer("What colour is the water of the Zorblax fountain?", settings=settings)
     assert "violet" not in a.text and all(c.doc_id != "gone" for c in a.citations)
     assert "not indexed" in webapp.remove("gone") and "Choose a document" in webapp.remove(None)
     assert (
