@@ -128,7 +128,7 @@ def render_hits(hits: Sequence[SearchHit]) -> str:
     items = "".join(
         f'<details class="qa-source qa-hit"><summary><span class="qa-marker">#{h.rank or n}</span> '
         f"<strong>{_esc(h.chunk.title or h.chunk.doc_id)}</strong> · "
-        f"<code>{_esc(Path(h.chunk.source).name)}</code> · chars {h.chunk.start}–{h.chunk.end}</summary>"
+        f"<code>{_esc(public_source(h.chunk.source))}</code> · chars {h.chunk.start}–{h.chunk.end}</summary>"
         f'<blockquote class="qa-passage">{_esc(h.chunk.text)}</blockquote></details>'
         for n, h in enumerate(hits, 1)
     )
@@ -373,7 +373,8 @@ class WebApp:
         if not reg:
             return '<div class="qa-docs">No documents are indexed yet: upload some.</div>'
         items = "".join(
-            f"<li><strong>{_esc(d.title or d.doc_id)}</strong><br><small><code>{_esc(Path(d.source).name)}</code> · "
+            f"<li><strong>{_esc(d.title or d.doc_id)}</strong><br>"
+            f"<small><code>{_esc(public_source(d.source))}</code> · "
             f"{d.n_chunks} chunk{'s' if d.n_chunks != 1 else ''} · {_indexed_when(d.indexed_at)}</small></li>"
             for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())
         )
@@ -390,7 +391,7 @@ class WebApp:
         except Exception:
             return []  # the list above already shows the error
         return [
-            (f"{d.title or d.doc_id} · {Path(d.source).name}", d.doc_id)
+            (f"{d.title or d.doc_id} · {public_source(d.source)}", d.doc_id)
             for d in sorted(reg.values(), key=lambda d: (d.title or d.doc_id).lower())
         ]
 
