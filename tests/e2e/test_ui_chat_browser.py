@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from urllib.parse import urlsplit
 
 from support.browser import ARTIFACTS, answer_text, ask, bot_rows, open_how, shot, wait_for_turn
-from support.project import ROOT, clean_env
+from support.project import run_cli
 
 NATO_Q = "Who heads NATO's Military Committee?"
 SEA_Q = "Which sea were the joint flight drills over?"
@@ -139,14 +137,7 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
     assert dislike["question"] == "When did they hold them?" and dislike["history"] == [[SEA_Q, like["answer"]]]
 
     out = tmp_path / "questions.jsonl"
-    p = subprocess.run(
-        [sys.executable, "-m", "qa_bot.apps.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=clean_env(),
-    )
+    p = run_cli("feedback", "export", str(out), "--store", str(server.store_dir), timeout=120)
     assert p.returncode == 0, p.stderr
     exported = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert exported[f"fb-{like['id']}"]["answers"] and "todo" not in exported[f"fb-{like['id']}"]
@@ -158,14 +149,7 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
         f"() => !document.querySelector('#qa-feedback').innerText.includes(', {m.group(3)} 👎')", timeout=10_000
     )
     assert f"{int(m.group(3)) - 1} 👎" in page.locator("#qa-feedback").inner_text()
-    p = subprocess.run(
-        [sys.executable, "-m", "qa_bot.apps.cli", "feedback", "export", str(out), "--store", str(server.store_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=clean_env(),
-    )
+    p = run_cli("feedback", "export", str(out), "--store", str(server.store_dir), timeout=120)
     assert p.returncode == 0 and f"fb-{dislike['id']}" not in out.read_text() and f"fb-{like['id']}" in out.read_text()
 
 
