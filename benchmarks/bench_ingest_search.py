@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_now": None if current_rss_mb() is None else round(current_rss_mb(), 1),
         "search": {
             "queries": len(ms),
-            "k": settings.top_k,
+            "k": settings.retrieval.top_k,
             "retriever_open_ms": round(open_s * 1000, 1),
             "first_search_ms_incl_bm25_build": round(first_s * 1000, 1),
             "p50_ms": round(percentile(ms, 0.50), 1),
@@ -181,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
             "gold_doc_at_rank_1": round(top1 / answerable, 3) if answerable else None,
         },
         "settings": {
-            "chunk_size": settings.chunk_size,
-            "chunk_overlap": settings.chunk_overlap,
-            "embedder": settings.embedder,
-            "embed_batch_size": settings.embed_batch_size,
-            "fetch_k": settings.fetch_k,
+            "chunk_size": settings.ingestion.chunk_size,
+            "chunk_overlap": settings.ingestion.chunk_overlap,
+            "embedder": settings.embedding.embedder,
+            "embed_batch_size": settings.embedding.embed_batch_size,
+            "fetch_k": settings.retrieval.fetch_k,
         },
         "env": {
             "cpus": os.cpu_count(),

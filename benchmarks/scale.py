@@ -154,8 +154,8 @@ def time_search(settings: Settings, questions: list[dict], gold_of=lambda doc_id
     return {
         "chunks": chunks,
         "queries": len(lat),
-        "k": settings.top_k,
-        "fetch_k": settings.fetch_k,
+        "k": settings.retrieval.top_k,
+        "fetch_k": settings.retrieval.fetch_k,
         "p50_ms": round(percentile(lat, 0.5), 1),
         "p95_ms": round(percentile(lat, 0.95), 1),
         "mean_ms": round(float(np.mean(lat)), 1),

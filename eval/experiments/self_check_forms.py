@@ -51,7 +51,7 @@ def main(path: str) -> None:
         t_fresh.append(time.perf_counter() - t)
         hits = bot.retrieve(q, None)
         prompt, inputs = bot.prompt_inputs(
-            q, hits, score_sentences(q, hits, bot.retriever.embeddings, bot.settings.evidence_lexical_weight)
+            q, hits, score_sentences(q, hits, bot.retriever.embeddings, bot.settings.retrieval.evidence_lexical_weight)
         )
         msgs = prompt.format_messages(**inputs)
         # generate the answer so the cache holds the answer prompt, as it would in the chain

@@ -101,7 +101,7 @@ class Bot:
             retriever,
             embedder,
             models if models is not None else ChatModels(settings),
-            Calibrator.load(settings.abstain_model),
+            Calibrator.load(settings.verification.abstain_model),
         )
 
     def model(self, name: str) -> Generator:
@@ -113,7 +113,9 @@ class Bot:
     # --- stages ------------------------------------------------------------------------------------------------
     def condense(self, question: str, history: Sequence[tuple[str, str]], generator: str) -> str:
         """``question`` rewritten to stand alone, given the earlier turns (normalised: (question, answer) pairs)."""
-        turns = list(history)[-self.settings.history_turns :] if self.settings.history_turns else []
+        turns = (
+            list(history)[-self.settings.generation.history_turns :] if self.settings.generation.history_turns else []
+        )
         if not turns:
             return question
         if not registry.generator(generator).uses_model:
@@ -133,11 +135,11 @@ class Bot:
         return drop_given_answer(question, rewritten)
 
     def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
-        return self.retriever.search(query, top_k or self.settings.top_k)
+        return self.retriever.search(query, top_k or self.settings.retrieval.top_k)
 
     def relevant(self, hits: list[SearchHit]) -> bool:
         best = max((h.dense or 0.0 for h in hits), default=0.0)
-        return best >= self.settings.min_relevance
+        return best >= self.settings.retrieval.min_relevance
 
     # --- the chain ---------------------------------------------------------------------------------------------
     def run(
@@ -157,7 +159,7 @@ class Bot:
         ans = Answer(question=question, text="", generator=gen)
         t = time.perf_counter()
         try:
-            if stages and history and self.settings.history_turns:
+            if stages and history and self.settings.generation.history_turns:
                 yield Stage("condense", "Rewriting the follow-up as a standalone question")
             ans.standalone_question = self.condense(question, history, gen)
             ans.timings["condense"] = _lap(t)
@@ -182,15 +184,15 @@ class Bot:
                 if stages:
                     yield Stage("generate", f"Writing the answer ({gen} generator)")
                 scored = score_sentences(
-                    ans.standalone_question, readable, self.embedder, self.settings.evidence_lexical_weight
+                    ans.standalone_question, readable, self.embedder, self.settings.retrieval.evidence_lexical_weight
                 )
                 if not spec.uses_model:
                     raw = (
                         compose(
                             scored,
-                            min_score=self.settings.extractive_min_score,
-                            max_sentences=self.settings.extractive_max_sentences,
-                            next_ratio=self.settings.extractive_next_sentence_ratio,
+                            min_score=self.settings.generation.extractive_min_score,
+                            max_sentences=self.settings.generation.extractive_max_sentences,
+                            next_ratio=self.settings.generation.extractive_next_sentence_ratio,
                         )
                         or REFUSAL_TEXT
                     )
@@ -219,18 +221,18 @@ class Bot:
     def prompt_inputs(self, question: str, hits: list[SearchHit], scored: list[ScoredSentence]):
         """The answer prompt and its inputs."""
         s = self.settings
-        if s.answer_prompt == "legacy":
+        if s.generation.answer_prompt == "legacy":
             return legacy_answer_prompt, {"passages": format_passages(hits), "question": defang(question)}
         evidence = hits
-        if s.evidence == "sentences":
+        if s.retrieval.evidence == "sentences":
             evidence = (
                 select_evidence(
                     scored,
                     hits,
-                    max_items=s.evidence_max_items,
-                    max_chars=s.evidence_max_chars,
-                    window=s.evidence_window,
-                    second_doc_ratio=s.evidence_second_doc_ratio,
+                    max_items=s.retrieval.evidence_max_items,
+                    max_chars=s.retrieval.evidence_max_chars,
+                    window=s.retrieval.evidence_window,
+                    second_doc_ratio=s.retrieval.evidence_second_doc_ratio,
                 )
                 or hits
             )
@@ -244,18 +246,18 @@ class Bot:
         question = ans.standalone_question
         # Attribution reads the whole retrieved passages, not only the windows the model saw: a claim may rest on a
         # sentence just outside a window. Each citation's quote is still the exact supporting sentence(s).
-        checked = verify(raw, hits, question=question, threshold=self.settings.support_threshold)
+        checked = verify(raw, hits, question=question, threshold=self.settings.verification.support_threshold)
         if checked.supported_sentences == 0:
             # Nothing the model said is backed by the evidence: it answered from its own knowledge, or guessed.
             ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged
             return
         ans.text, ans.citations, ans.flagged_sentences = checked.text, checked.citations, checked.flagged
-        if not registry.generator(gen).uses_model or self.settings.answer_prompt == "legacy":
+        if not registry.generator(gen).uses_model or self.settings.generation.answer_prompt == "legacy":
             return
         cited = [c.quote for c in ans.citations]
         p_yes = (
             self.self_check(question, " ".join(cited), strip_markers(ans.text), gen)
-            if self.settings.self_check
+            if self.settings.verification.self_check
             else 0.5
         )
         signals = compute_signals(
@@ -272,11 +274,11 @@ class Bot:
         ans.draft = ans.text
         ans.confidence = round(self.calibrator.probability(signals), 4)
         threshold = (
-            self.settings.abstain_threshold
-            if self.settings.abstain_threshold is not None
+            self.settings.verification.abstain_threshold
+            if self.settings.verification.abstain_threshold is not None
             else self.calibrator.threshold
         )
-        if self.settings.abstain == "calibrated" and ans.confidence < threshold:
+        if self.settings.verification.abstain == "calibrated" and ans.confidence < threshold:
             ans.text, ans.refused, ans.citations = REFUSAL_TEXT, True, []
 
     def self_check(self, question: str, evidence: str, answer_text: str, gen: str) -> float:
@@ -334,9 +336,9 @@ def check_question(question: str, settings: Settings) -> str:
     q = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
     if not q:
         raise QABotError("the question is empty: type a question about the documents")
-    if len(q) > settings.max_question_chars:
+    if len(q) > settings.generation.max_question_chars:
         raise QABotError(
             f"the question is {len(q):,} characters long; "
-            f"the limit is {settings.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
+            f"the limit is {settings.generation.max_question_chars:,} (QA_BOT_MAX_QUESTION_CHARS)"
         )
     return q

@@ -94,7 +94,7 @@ EMBEDDERS: dict[str, EmbedderSpec] = {
             "openai",
             "OpenAI (or compatible) embeddings endpoint",
             factory="qa_bot.index.embeddings:openai_embeddings",
-            identity=lambda s: f"openai:{s.openai_embedding_model}",
+            identity=lambda s: f"openai:{s.embedding.openai_embedding_model}",
         ),
     )
 }
@@ -126,7 +126,7 @@ def register_embedder(spec: EmbedderSpec) -> None:
 def auto_generator(settings: Settings) -> str:
     """``QA_BOT_GENERATOR=auto``: a configured OpenAI-compatible server, else the local model if installed, else
     extractive."""
-    if settings.openai_api_key is not None or settings.openai_base_url:
+    if settings.generation.openai_api_key is not None or settings.generation.openai_base_url:
         return "openai"
     return "local" if find_spec("llama_cpp") is not None else "extractive"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -206,7 +207,7 @@ class QABot:
         """Load and clean one file as ingest would, without indexing it: ``UnreadableFile`` says why it can't be."""
         from qa_bot.ingestion.loaders import load_document
 
-        return load_document(Path(path), self.settings.max_file_mb)
+        return load_document(Path(path), self.settings.ingestion.max_file_mb)
 
     def document_text(self, doc_id: str) -> str | None:
         """The cleaned text of an indexed document (what citation offsets point into), or None."""
@@ -276,8 +277,9 @@ class _DefaultServices:
     def _embedder(self, settings: Settings) -> Embedder:
         from qa_bot.index.embeddings import embedder_id, get_embeddings
 
-        fields = {"embedder", "embed_batch_size", "openai_base_url", "request_timeout", "max_retries"}
-        key = embedder_id(settings) + settings.model_dump_json(include=fields) + _secret_digest(settings)
+        fields = ("embedder", "embed_batch_size", "openai_base_url", "request_timeout", "max_retries")
+        flat = settings.flat_dump()
+        key = embedder_id(settings) + json.dumps([flat[f] for f in fields]) + _secret_digest(settings)
         if key not in self._embedders:
             self._embedders[key] = get_embeddings(settings)
         return self._embedders[key]
@@ -291,7 +293,7 @@ class _DefaultServices:
 
 
 def _secret_digest(settings: Settings) -> str:
-    secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    secret = settings.generation.openai_api_key.get_secret_value() if settings.generation.openai_api_key else ""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -90,7 +90,7 @@ class SeededStore:
 
     @property
     def store_dir(self) -> Path:
-        return self.settings.store_dir
+        return self.settings.store.store_dir
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +111,7 @@ def seeds_copy(seeds, tmp_path) -> SeededStore:
     """A private copy of the ``seeds`` store (same documents) at tmp_path/store, for a test to damage."""
     store_dir = tmp_path / "store"
     shutil.copytree(seeds.store_dir, store_dir)
-    return SeededStore(seeds.settings.model_copy(update={"store_dir": store_dir}), seeds.docs, seeds.report)
+    return SeededStore(seeds.settings.with_values(store_dir=store_dir), seeds.docs, seeds.report)
 
 
 # An order planted in a plain text file whose title claims to be about the seeds' subject.

@@ -30,15 +30,13 @@ def assert_valid(a: Answer, settings) -> None:
 
 @pytest.fixture(scope="module")
 def local_small(seeds_with_injection, smollm_gguf):
-    return seeds_with_injection.model_copy(
-        update={"generator": "local", "local_model_path": smollm_gguf, "max_tokens": 80}
-    )
+    return seeds_with_injection.with_values(generator="local", local_model_path=smollm_gguf, max_tokens=80)
 
 
 @pytest.fixture(scope="module")
 def via_server(seeds_with_injection, llama_server):
-    return seeds_with_injection.model_copy(
-        update={"generator": "openai", "openai_base_url": llama_server, "openai_model": "smollm2", "max_tokens": 80}
+    return seeds_with_injection.with_values(
+        generator="openai", openai_base_url=llama_server, openai_model="smollm2", max_tokens=80
     )
 
 
@@ -67,13 +65,8 @@ def test_openai_path_against_real_llama_server(via_server):
 
 
 def test_openai_unreachable_server_is_a_clear_error(seeds_with_injection):
-    s = seeds_with_injection.model_copy(
-        update={
-            "generator": "openai",
-            "openai_base_url": "http://127.0.0.1:9/v1",
-            "max_retries": 0,
-            "request_timeout": 5,
-        }
+    s = seeds_with_injection.with_values(
+        generator="openai", openai_base_url="http://127.0.0.1:9/v1", max_retries=0, request_timeout=5
     )
     with pytest.raises(QABotError, match="cannot reach the model server"):
         answer("Which sea were the joint flight drills over?", settings=s)
@@ -81,13 +74,11 @@ def test_openai_unreachable_server_is_a_clear_error(seeds_with_injection):
 
 def test_openai_bad_key_is_a_clear_error_without_the_key(seeds_with_injection, llama_server_factory):
     server = llama_server_factory(api_key="right-key-123")
-    s = seeds_with_injection.model_copy(
-        update={
-            "generator": "openai",
-            "openai_base_url": server.base_url,
-            "openai_api_key": SecretStr("sk-wrong-SECRET-999"),
-            "max_retries": 0,
-        }
+    s = seeds_with_injection.with_values(
+        generator="openai",
+        openai_base_url=server.base_url,
+        openai_api_key=SecretStr("sk-wrong-SECRET-999"),
+        max_retries=0,
     )
     with pytest.raises(QABotError) as e:
         answer("Which sea were the joint flight drills over?", settings=s)
@@ -98,7 +89,7 @@ def test_openai_bad_key_is_a_clear_error_without_the_key(seeds_with_injection, l
 @pytest.fixture(scope="module")
 def qwen(seeds_with_injection):
     pytest.importorskip("llama_cpp")
-    return seeds_with_injection.model_copy(update={"generator": "local"})
+    return seeds_with_injection.with_values(generator="local")
 
 
 @pytest.mark.slow

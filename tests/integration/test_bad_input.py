@@ -63,7 +63,7 @@ Q1, Q2 = "Who heads NATO's Military Committee?", "Who did he meet?"
 
 @pytest.fixture(scope="module")
 def store(seeds):
-    return seeds.settings.model_copy(update={"generator": "extractive"})
+    return seeds.settings.with_values(generator="extractive")
 
 
 def test_role_message_history_is_read_like_pairs(store):

@@ -62,7 +62,7 @@ def _turn(webapp, question: str, history: list) -> list[dict]:
 
 def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_reads(seeds_with_injection, tmp_path):
     settings = store_settings(
-        seeds_with_injection.store_dir,
+        seeds_with_injection.store.store_dir,
         generator="extractive",
         openai_api_key="sk-test-SECRET-123",
         openai_base_url="https://user:pw@llm.example:8443/v1?token=t",
@@ -173,7 +173,9 @@ def test_two_server_starts_on_one_store_give_the_page_the_same_conversation_key(
 
 # --- the CLI -----------------------------------------------------------------------------------------------------
 def test_interactive_ask_prints_the_stages_on_stderr(seeds_with_injection):
-    env = clean_env(QA_BOT_STORE_DIR=str(seeds_with_injection.store_dir), QA_BOT_GENERATOR="extractive", COLUMNS="200")
+    env = clean_env(
+        QA_BOT_STORE_DIR=str(seeds_with_injection.store.store_dir), QA_BOT_GENERATOR="extractive", COLUMNS="200"
+    )
     p = subprocess.run(
         [sys.executable, "-m", "qa_bot.apps.cli", "ask"],
         input=f"{NATO_Q}\nWhen did he visit Tokyo?\n",

@@ -46,7 +46,7 @@ def writer(server, tmp_path_factory):
 def test_ingest_and_search_through_the_server(server, writer):
     # the data went to the server's directory, not to the client's
     assert (server.path / "chroma.sqlite3").is_file()
-    assert not (writer.store_dir / "chroma.sqlite3").exists()
+    assert not (writer.store.store_dir / "chroma.sqlite3").exists()
     r = Retriever(writer)
     hits = r.search("Which sea were the joint flight drills over?")
     assert hits[0].chunk.doc_id == AP_DOC and "Sea of Japan" in hits[0].chunk.text
@@ -54,7 +54,7 @@ def test_ingest_and_search_through_the_server(server, writer):
     assert set(r.store.registry()) == {AP_DOC, UNN_DOC}
     assert r.store.count() == sum(d.n_chunks for d in r.store.registry().values())
     # the BM25 mirror of a server-backed store is kept apart from any embedded store's
-    assert writer.bm25_dir == writer.store_dir / "bm25" / f"{HOST}_{server.port}" / "qa_bot"
+    assert writer.bm25_dir == writer.store.store_dir / "bm25" / f"{HOST}_{server.port}" / "qa_bot"
     assert (writer.bm25_dir / "meta.json").is_file()
     # re-ingest through the server is a no-op too
     again = ingest([Path(hits[0].chunk.source).parent], writer)

@@ -18,8 +18,8 @@ def test_ask_json_is_the_whole_answer_in_the_shared_shape(seeds):
     from qa_bot.index.embeddings import embedder_id
     from qa_bot.index.store import Store
 
-    settings = seeds.settings.model_copy(update={"generator": "extractive"})
-    p = run_cli("ask", "-g", "extractive", "--json", QUESTION, "--store", str(settings.store_dir))
+    settings = seeds.settings.with_values(generator="extractive")
+    p = run_cli("ask", "-g", "extractive", "--json", QUESTION, "--store", str(settings.store.store_dir))
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     want = answer_to_dict(answer(QUESTION, settings=settings))
@@ -45,7 +45,7 @@ def test_ask_json_of_a_refusal(seeds):
         "--json",
         "What is the boiling point of liquid nitrogen on Mars?",
         "--store",
-        str(seeds.settings.store_dir),
+        str(seeds.settings.store.store_dir),
     )
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
@@ -60,7 +60,7 @@ def search_lines(store, columns: int) -> tuple[list[str], str]:
 
 @pytest.mark.parametrize(("columns", "max_lines_per_hit"), [(80, 14), (200, 6)])
 def test_search_table_fits_the_terminal(seeds, columns, max_lines_per_hit):
-    lines, out = search_lines(seeds.settings.store_dir, columns)
+    lines, out = search_lines(seeds.settings.store.store_dir, columns)
     assert max(len(ln) for ln in lines) <= columns
     # Each passage (up to 400 characters) wraps in a wide column, not one word per line: few lines per hit.
     assert len(lines) <= 2 + 4 * max_lines_per_hit, out

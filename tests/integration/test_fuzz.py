@@ -47,7 +47,7 @@ INJECTION = (
 @pytest.fixture(scope="module")
 def seeded(seeds):
     """The seeds store (read-only) with the extractive generator, and its documents' texts."""
-    return seeds.settings.model_copy(update={"generator": "extractive"}), doc_texts(seeds.settings)
+    return seeds.settings.with_values(generator="extractive"), doc_texts(seeds.settings)
 
 
 def question_error(question, limit: int) -> str | None:
@@ -66,7 +66,7 @@ def question_error(question, limit: int) -> str | None:
 
 
 def check_answer(question, settings_, texts) -> None:
-    expected_error = question_error(question, settings_.max_question_chars)
+    expected_error = question_error(question, settings_.generation.max_question_chars)
     if expected_error is not None:
         with pytest.raises(QABotError) as e:
             answer(question, settings=settings_, generator="extractive")
@@ -263,9 +263,7 @@ def test_huge_single_line_file(file_store, tmp_path):
     big = tmp_path / "huge_line.txt"
     line = ("abcdefghij" * 60_000)[:600_000]
     big.write_text("Huge line\n\n" + line)
-    s = file_store.model_copy(
-        update={"chunk_size": 8000, "chunk_overlap": 0}
-    )  # few chunks: the embedder truncates anyway
+    s = file_store.with_values(chunk_size=8000, chunk_overlap=0)  # few chunks: the embedder truncates anyway
     doc = load_document(big)
     chunks = chunk_document(doc, make_splitter(s))
     assert all(doc.text[c.start : c.end] == c.text and len(c.text) <= 8000 for c in chunks)

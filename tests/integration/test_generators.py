@@ -132,7 +132,7 @@ def test_local_generator_generates_and_streams(smollm_settings):
     # Greedy decoding (temperature 0): the same prompt gives the same text streamed or not.
     assert "".join(texts) == model.invoke(LONG_PROMPT).content
     # The cache dir was never touched: the explicit path overrides the packaged model.
-    assert not smollm_settings.cache_dir.exists()
+    assert not smollm_settings.generation.cache_dir.exists()
 
 
 def test_local_generator_uses_the_models_own_chat_template(smollm_settings):
@@ -144,7 +144,7 @@ def test_local_threads_setting_is_honoured(smollm_settings):
     import llama_cpp
 
     one = get_chat_model(smollm_settings, "local")
-    two = get_chat_model(smollm_settings.model_copy(update={"local_threads": 2}), "local")
+    two = get_chat_model(smollm_settings.with_values(local_threads=2), "local")
     llm1, _ = one.llama()
     llm2, _ = two.llama()
     # Ask the llama.cpp context itself, for generation and for prompt processing.
@@ -180,7 +180,7 @@ def test_an_open_stream_holds_the_model_until_closed(smollm_settings):
 
 
 def test_local_prompt_too_long_is_a_clear_error(smollm_settings):
-    model = get_chat_model(smollm_settings.model_copy(update={"local_ctx": 512}), "local")
+    model = get_chat_model(smollm_settings.with_values(local_ctx=512), "local")
     with pytest.raises(QABotError, match=r"does not fit the local model's context window \(512 tokens\)"):
         model.invoke("word " * 2000)
     with pytest.raises(QABotError, match="context window"):

@@ -91,7 +91,7 @@ def test_chunk_metadata_and_exact_offsets(seeds):
         assert c.source == reg[c.doc_id].source and Path(c.source).is_file()
         assert 0 <= c.start < c.end <= len(texts[c.doc_id])
         assert texts[c.doc_id][c.start : c.end] == c.text
-        assert len(c.text) <= seeds.settings.chunk_size
+        assert len(c.text) <= seeds.settings.ingestion.chunk_size
         assert c.chunk_id.startswith(f"{c.doc_id}::{reg[c.doc_id].sha256[:12]}::")
     # chunks cover each document from its first to its last character, in order
     for d in reg:

@@ -93,7 +93,7 @@ class _Recorder(BaseChatModel):
 def test_nothing_planted_reaches_any_model_call(planted, generator):
     from qa_bot import get_bot
 
-    settings = planted.model_copy(update={"generator": generator})
+    settings = planted.with_values(generator=generator)
     bot = get_bot(settings)
     recorder = _Recorder()
     bot._models[generator] = recorder
@@ -124,7 +124,7 @@ def test_nothing_planted_reaches_any_model_call(planted, generator):
 @pytest.fixture(scope="module")
 def planted_qwen(planted):
     pytest.importorskip("llama_cpp")
-    return planted.model_copy(update={"generator": "local"})
+    return planted.with_values(generator="local")
 
 
 @pytest.mark.slow

@@ -82,7 +82,7 @@ def test_completion_is_the_pipeline_answer_with_citations(client, web_settings, 
             in content
         )
     assert all("/" not in c["source"] and "\\" not in c["source"] for c in citations)
-    assert str(web_settings.store_dir) not in r.model_dump_json()  # no server path anywhere in the response
+    assert str(web_settings.store.store_dir) not in r.model_dump_json()  # no server path anywhere in the response
     details = extra(r, "answer")
     assert details["text"] == want.text and details["refused"] is False and details["generator"] == "extractive"
     assert details["standalone_question"] == QUESTION and set(details["timings"]) >= {"retrieve", "generate", "verify"}

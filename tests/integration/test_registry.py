@@ -49,7 +49,7 @@ def test_settings_cli_and_web_accept_a_registered_generator(scripted_generator, 
     monkeypatch.setattr(cli, "launch", lambda settings, **kw: seen.update(settings=settings), raising=False)
     monkeypatch.setattr(ui, "launch", lambda settings, **kw: seen.update(settings=settings))
     assert cli.main(["serve", "-g", "scripted", "--store", str(tmp_path), "--no-seed"]) == 0  # ... and takes this
-    assert seen["settings"].generator == "scripted"
+    assert seen["settings"].generation.generator == "scripted"
 
 
 def test_unknown_names_fail_with_the_registered_choices(tmp_path):
@@ -64,7 +64,7 @@ def test_unknown_names_fail_with_the_registered_choices(tmp_path):
 def test_a_registered_generator_answers_through_the_whole_chain(scripted_generator, seeds):
     from qa_bot import answer
 
-    s = seeds.settings.model_copy(update={"generator": "scripted", "abstain": "none"})
+    s = seeds.settings.with_values(generator="scripted", abstain="none")
     a = answer("Who heads NATO's Military Committee?", settings=s)
     assert a.generator == "scripted" and not a.refused
     assert "Rob Bauer" in a.text and a.citations, a

@@ -135,7 +135,7 @@ def test_cli_search_json(seeds, capsys):
             "search",
             "--json",
             "--store",
-            str(seeds.settings.store_dir),
+            str(seeds.settings.store.store_dir),
             "-k",
             "3",
             "Which sea were the joint flight drills over?",

@@ -199,7 +199,7 @@ def test_the_bot_answers_from_the_collaborators_it_is_given(tmp_path):
         raise AssertionError("the extractive generator needs no model")
 
     settings = qa_settings(tmp_path / "unused", generator="extractive")
-    bot = Bot(settings, retriever, FakeEmbedder(), no_models, Calibrator.load(settings.abstain_model))
+    bot = Bot(settings, retriever, FakeEmbedder(), no_models, Calibrator.load(settings.verification.abstain_model))
     a = next(i for i in bot.run(FOUNTAIN_Q, top_k=3) if isinstance(i, Answer))
     assert "violet" in a.text and [c.doc_id for c in a.citations] == ["fountain"]
     assert retriever.queries == [(FOUNTAIN_Q, 3)] and asked == []
@@ -293,7 +293,7 @@ def test_the_cli_goes_through_the_service(monkeypatch, tmp_path, capsys):
     calls = [c for svc in RecordingService.made for c in svc.calls]
     assert [c[0] for c in calls] == ["documents", "search", "stream", "remove", "ingest"]
     assert calls[2] == ("stream", "What is in the memo?", None)  # the generator comes with the settings
-    assert RecordingService.made[2].settings.generator == "extractive"
+    assert RecordingService.made[2].settings.generation.generator == "extractive"
     assert all(svc.closed for svc in RecordingService.made) and len(RecordingService.made) == 5
 
 

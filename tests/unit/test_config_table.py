@@ -12,21 +12,15 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices
 
-from qa_bot.config import Settings
+from qa_bot.config import FIELDS, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "| variable | default | meaning |"
 CODE = re.compile(r"`([^`]*)`")
 
 
-def env_names(field: str) -> set[str]:
-    alias = Settings.model_fields[field].validation_alias
-    return set(alias.choices) if isinstance(alias, AliasChoices) else {f"QA_BOT_{field.upper()}"}
-
-
-ENV_TO_FIELD = {env: field for field in Settings.model_fields for env in env_names(field)}
+ENV_TO_FIELD = {env: field for field in FIELDS for env in env_names(field)}
 
 
 def table_rows() -> list[tuple[str, str]]:
@@ -80,7 +74,7 @@ def test_every_setting_is_in_the_table_once():
     rows = [{ENV_TO_FIELD.get(n) for n in names} for names, _ in documented()]
     assert all(len(fields) == 1 for fields in rows), "one table entry names two different settings"
     listed = [next(iter(fields)) for fields in rows]
-    missing = sorted(set(Settings.model_fields) - set(listed))
+    missing = sorted(set(FIELDS) - set(listed))
     assert not missing, f"settings missing from README's configuration table: {missing}"
     assert len(listed) == len(set(listed)), f"listed twice: {sorted({f for f in listed if listed.count(f) > 1})}"
 
@@ -90,5 +84,5 @@ def test_the_documented_default_is_the_default(names, cell):
     field = ENV_TO_FIELD.get(names[0])
     if field is None:
         pytest.skip(f"{names[0]} is not a setting (reported by test_the_table_names_only_settings_that_exist)")
-    default = Settings.model_fields[field].get_default(call_default_factory=True)
+    default = FIELDS[field].get_default(call_default_factory=True)
     assert same(stated(cell), default), f"README says {names[0]} defaults to {cell!r}; Settings says {default!r}"

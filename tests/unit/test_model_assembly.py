@@ -46,10 +46,10 @@ def _leftovers(directory: Path) -> list[str]:
 def test_parts_are_assembled_verified_and_not_rehashed(fake_parts, tmp_path, monkeypatch):
     s = model_settings(cache_dir=tmp_path / "cache")
     path = qwen_model_path(s)
-    assert path == s.cache_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    assert path == s.generation.cache_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     assert path.read_bytes() == fake_parts
-    assert (s.cache_dir / (path.name + ".verified.json")).is_file()
-    assert _leftovers(s.cache_dir) == []
+    assert (s.generation.cache_dir / (path.name + ".verified.json")).is_file()
+    assert _leftovers(s.generation.cache_dir) == []
 
     calls = []
     real_hash = local_model.sha256_file
@@ -76,7 +76,7 @@ def test_corrupted_cached_model_is_detected_and_rebuilt(fake_parts, tmp_path, ca
         assert qwen_model_path(s) == path
     assert "corrupt" in caplog.text
     assert path.read_bytes() == fake_parts
-    assert _leftovers(s.cache_dir) == []
+    assert _leftovers(s.generation.cache_dir) == []
 
 
 def test_truncated_cached_model_is_rebuilt(fake_parts, tmp_path):
@@ -91,8 +91,8 @@ def test_parts_that_do_not_hash_right_leave_nothing_behind(fake_parts, tmp_path,
     s = model_settings(cache_dir=tmp_path / "cache")
     with pytest.raises(QABotError, match="corrupt.*reinstall"):
         qwen_model_path(s)
-    assert not (s.cache_dir / local_model.QWEN_FILENAME).exists()
-    assert _leftovers(s.cache_dir) == []
+    assert not (s.generation.cache_dir / local_model.QWEN_FILENAME).exists()
+    assert _leftovers(s.generation.cache_dir) == []
 
 
 def test_missing_parts_say_how_to_install(fake_parts, tmp_path, monkeypatch):
@@ -109,7 +109,10 @@ def test_disk_full_is_reported_before_writing(fake_parts, tmp_path, monkeypatch)
     s = model_settings(cache_dir=tmp_path / "cache")
     with pytest.raises(QABotError, match="disk full"):
         qwen_model_path(s)
-    assert list(s.cache_dir.iterdir()) in ([], [s.cache_dir / f".{local_model.QWEN_FILENAME}.lock"])
+    assert list(s.generation.cache_dir.iterdir()) in (
+        [],
+        [s.generation.cache_dir / f".{local_model.QWEN_FILENAME}.lock"],
+    )
 
 
 def test_concurrent_builders_agree(fake_parts, tmp_path):
@@ -117,7 +120,7 @@ def test_concurrent_builders_agree(fake_parts, tmp_path):
     out = run_concurrently(lambda: qwen_model_path(s), 4, 60)
     assert len(set(out)) == 1 and len(out) == 4
     assert out[0].read_bytes() == fake_parts
-    assert _leftovers(s.cache_dir) == []
+    assert _leftovers(s.generation.cache_dir) == []
 
 
 def test_explicit_local_model_path_skips_the_packaged_model(tmp_path, monkeypatch):

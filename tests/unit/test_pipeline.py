@@ -162,7 +162,7 @@ def test_an_unknown_generator_in_the_settings_is_a_clear_error(fake_store, scrip
     from qa_bot.config import get_settings
 
     with pytest.raises(QABotError, match=r"generator.*unknown generator 'gpt-99' \(choose auto, extractive, local"):
-        get_settings(store_dir=fake_store.store_dir, generator="gpt-99")
+        get_settings(store_dir=fake_store.store.store_dir, generator="gpt-99")
 
 
 # --- the fakes keep their promises -------------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_bot.config import Settings, get_settings
+from qa_bot.config import FIELDS, get_settings
 from qa_bot.schema import QABotError
 
 
 def _numeric_fields() -> list[str]:
     out = []
-    for name, info in Settings.model_fields.items():
+    for name, info in FIELDS.items():
         types = set(typing.get_args(info.annotation)) or {info.annotation}
         if types & {int, float}:
             out.append(name)
@@ -27,12 +27,7 @@ def _numeric_fields() -> list[str]:
 def test_every_numeric_setting_is_bounded_on_both_sides():
     unbounded = []
     for name in _numeric_fields():
-        kinds = {
-            k
-            for m in Settings.model_fields[name].metadata
-            for k in ("ge", "gt", "le", "lt")
-            if getattr(m, k, None) is not None
-        }
+        kinds = {k for m in FIELDS[name].metadata for k in ("ge", "gt", "le", "lt") if getattr(m, k, None) is not None}
         if not kinds & {"ge", "gt"} or not kinds & {"le", "lt"}:
             unbounded.append(name)
     assert not unbounded

@@ -153,7 +153,7 @@ def test_empty_question_is_a_message_not_an_error(webapp):
 def test_stopping_a_local_answer_frees_the_shared_model(webapp, monkeypatch):
     monkeypatch.setattr(QABot, "stream", staticmethod(fake_stream(["a", "b", "c", Answer(question="q", text="x")])))
     webapp = ui.WebApp(
-        webapp.settings.model_copy(update={"allowed_generators": ["extractive", "local"]})
+        webapp.settings.with_values(allowed_generators=["extractive", "local"])
     )  # an operator allowed it
     lock = webapp.model_locks["local"]
     chat = webapp.chat("q", [], "local", 4)
@@ -183,4 +183,4 @@ def test_serve_flags_reach_launch(monkeypatch, tmp_path):
         == 0
     )
     assert seen["host"] == "0.0.0.0" and seen["port"] == 7999 and seen["share"] is False and seen["seed"] is False
-    assert seen["settings"].store_dir == tmp_path and seen["settings"].generator == "extractive"
+    assert seen["settings"].store.store_dir == tmp_path and seen["settings"].generation.generator == "extractive"

@@ -67,9 +67,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     settings = _settings(args)
-    if not args.paths and settings.seeds_dir is None:
+    if not args.paths and settings.store.seeds_dir is None:
         raise QABotError("no documents given: qa-bot ingest PATH (no seeds/ folder to default to outside a checkout)")
-    paths = args.paths or [settings.seeds_dir]
+    paths = args.paths or [settings.store.seeds_dir]
     bar = None
 
     def progress(done: int, total: int, name: str) -> None:

@@ -33,7 +33,7 @@ _SECRET_WORDS = ("key", "secret", "token", "password")
 
 def safe_settings(settings: Settings) -> dict:
     """The settings worth keeping beside a rating, with nothing secret: keys dropped, credentials cut from URLs."""
-    d = json.loads(settings.model_dump_json(exclude={"openai_api_key"}))
+    d = settings.flat_dump(exclude={"openai_api_key"})
     out = {}
     for k, v in d.items():
         if any(w in k.lower() for w in _SECRET_WORDS):
@@ -218,4 +218,4 @@ def export_questions(log_: FeedbackLog, out: Path) -> tuple[int, int]:
 
 def feedback_path(settings: Settings) -> Path:
     """Ratings live beside the store they are about."""
-    return settings.store_dir / FEEDBACK_FILE
+    return settings.store.store_dir / FEEDBACK_FILE

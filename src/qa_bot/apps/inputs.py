@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from qa_bot.config import Settings
+from qa_bot.config import FIELDS
 from qa_bot.schema import QABotError
 
 Pair = tuple[str, str]
@@ -18,7 +18,7 @@ HISTORY_SHAPES = "a list of [question, answer] pairs or of {'role': 'user'|'assi
 # Messages that carry no conversation turn: instructions and tool traffic are not history a follow-up can lean on.
 _SKIPPED_ROLES = {"system", "developer", "tool", "function"}
 # The same bound as QA_BOT_TOP_K's.
-MAX_TOP_K = next(m.le for m in Settings.model_fields["top_k"].metadata if getattr(m, "le", None) is not None)
+MAX_TOP_K = next(m.le for m in FIELDS["top_k"].metadata if getattr(m, "le", None) is not None)
 
 
 def message_text(content: Any) -> str:

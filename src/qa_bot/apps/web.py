@@ -249,7 +249,7 @@ class WebApp:
         configured = self.settings.resolved_generator()
         self.default_generator = configured if configured in self.allowed_generators else self.allowed_generators[0]
         # Resolved: ingest records resolved paths, and uploads are matched against those records.
-        self.uploads_dir = (self.settings.store_dir / "uploads").resolve()
+        self.uploads_dir = (self.settings.store.store_dir / "uploads").resolve()
         self.recent = RecentAnswers()  # what a rating stores about an answer the page shows only as HTML
         self.feedback = FeedbackLog(feedback_path(self.settings))
         # A generator with one in-process model (local) answers one session at a time; the others wait on its lock.
@@ -467,7 +467,7 @@ class WebApp:
         """A new user gets a working bot: an empty store is filled with the bundled seeds/."""
         if self.registry():
             return None
-        seeds = self.settings.seeds_dir
+        seeds = self.settings.store.seeds_dir
         if seeds is None or not seeds.is_dir():
             log.warning("the store is empty and there is no seeds/ folder (%s): upload documents to start", seeds)
             return None
@@ -651,7 +651,7 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
             top_k = gr.Slider(
                 1,
                 10,
-                value=min(app.settings.top_k, 10),
+                value=min(app.settings.retrieval.top_k, 10),
                 step=1,
                 label="Passages to retrieve (top-k)",
                 elem_id="qa-topk",
@@ -703,7 +703,7 @@ def build_demo(settings: Settings | None = None, webapp: WebApp | None = None):
             fill_height=True,
             save_history=True,  # past conversations listed beside the chat, kept in the browser
         )
-        setup_saved_conversations(chat, app.settings.store_dir)
+        setup_saved_conversations(chat, app.settings.store.store_dir)
         add_rating(app, chatbot, feedback)
         files.upload(
             upload,
@@ -759,17 +759,17 @@ def launch(
             print(f"empty store: indexed the bundled seeds/ ({seeding['report'].summary()})", flush=True)
     from qa_bot.apps.openai_api import openai_api_lifespan
 
-    demo.queue(default_concurrency_limit=concurrency or settings.ui_concurrency)
+    demo.queue(default_concurrency_limit=concurrency or settings.ui.ui_concurrency)
     try:
         demo.launch(
-            server_name=host or settings.server_host,
+            server_name=host or settings.ui.server_host,
             server_port=port,
             share=share,
             prevent_thread_lock=not block,
             css=CSS,
             footer_links=["api"],
             max_file_size=int(
-                settings.max_file_mb * 1024 * 1024
+                settings.ingestion.max_file_mb * 1024 * 1024
             ),  # bigger uploads are refused before they fill the disk
             app_kwargs={"lifespan": openai_api_lifespan(app)},  # /v1/chat/completions and /v1/models on the same server
         )

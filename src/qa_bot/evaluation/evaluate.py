@@ -417,9 +417,9 @@ class EvalRun:
 def default_docs(qs: QuestionSet, settings: Settings) -> Path:
     if qs.kind == "squad" and (qs.path.parent / "corpus").is_dir():
         return qs.path.parent / "corpus"
-    if settings.seeds_dir is None:
+    if settings.store.seeds_dir is None:
         raise QABotError("no documents to evaluate on: pass --docs PATH (there is no seeds/ folder outside a checkout)")
-    return settings.seeds_dir
+    return settings.store.seeds_dir
 
 
 def build_index(docs: Path, service: QABot) -> tuple[dict[str, str], float]:
@@ -459,7 +459,7 @@ def run_eval(
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qa-bot-eval-") as tmp:
-        s = base.model_copy(update={"store_dir": Path(store_dir or tmp), "generator": generator})
+        s = base.with_values(store_dir=Path(store_dir or tmp), generator=generator)
         with QABot(s) as service:  # closed before the temporary store goes
             doc_texts, index_seconds = build_index(docs_path, service)
             results = _answer_all(service, items, doc_texts, generator, progress, answerer)
@@ -470,7 +470,7 @@ def run_eval(
         results=results,
         metrics=aggregate(results),
         docs=str(docs_path),
-        extractive_min_score=s.extractive_min_score,
+        extractive_min_score=s.generation.extractive_min_score,
         started=started,
         index_seconds=round(index_seconds, 2),
     )
@@ -531,11 +531,12 @@ def _answer_all(
 
 
 def recorded_settings(settings: Settings) -> dict:
-    """The settings as written to results.json: no API key, and the server address without credentials or query."""
+    """The settings as written to results.json, by their flat names (``top_k``, as results of earlier versions
+    have them): no API key, and the server address without credentials or query."""
     from qa_bot.generation.models import display_url
 
-    d = json.loads(settings.model_dump_json(exclude={"openai_api_key"}))
-    if settings.openai_base_url:
+    d = settings.flat_dump(exclude={"openai_api_key"})
+    if settings.generation.openai_base_url:
         d["openai_base_url"] = display_url(settings)
     return d
 
@@ -543,7 +544,7 @@ def recorded_settings(settings: Settings) -> dict:
 def default_out_dir(qs: QuestionSet, generator: str, settings: Settings | None = None) -> Path:
     from qa_bot.config import get_settings
 
-    return (settings or get_settings()).eval_results_dir / f"{qs.name}-{generator}"
+    return (settings or get_settings()).store.eval_results_dir / f"{qs.name}-{generator}"
 
 
 def write_outputs(run: EvalRun, out_dir: Path) -> dict[str, Path]:

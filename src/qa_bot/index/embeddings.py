@@ -126,21 +126,21 @@ class ExplainedEmbeddings(Embeddings):
 def minilm_embeddings(settings: Settings) -> Embeddings:
     """The ``minilm`` embedder: the packaged offline model (~0.5 s to load). Whoever builds it keeps it: a ``QABot``
     builds one and shares it between its answers and its ingests."""
-    return MiniLMEmbeddings(batch_size=settings.embed_batch_size)
+    return MiniLMEmbeddings(batch_size=settings.embedding.embed_batch_size)
 
 
 def openai_embeddings(settings: Settings) -> Embeddings:
     """The ``openai`` embedder: an OpenAI (or compatible) embeddings endpoint, its errors explained."""
     from langchain_openai import OpenAIEmbeddings
 
-    if settings.openai_api_key is None and not settings.openai_base_url:
+    if settings.generation.openai_api_key is None and not settings.generation.openai_base_url:
         raise QABotError("QA_BOT_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
     remote = OpenAIEmbeddings(
-        model=settings.openai_embedding_model,
-        api_key=settings.openai_api_key or SecretStr(PLACEHOLDER_API_KEY),
-        base_url=settings.openai_base_url,
-        timeout=settings.request_timeout,
-        max_retries=settings.max_retries,
+        model=settings.embedding.openai_embedding_model,
+        api_key=settings.generation.openai_api_key or SecretStr(PLACEHOLDER_API_KEY),
+        base_url=settings.generation.openai_base_url,
+        timeout=settings.generation.request_timeout,
+        max_retries=settings.generation.max_retries,
         check_embedding_ctx_length=False,  # the ctx check downloads a tiktoken encoding: fails offline
     )
     return ExplainedEmbeddings(remote, settings)
@@ -148,9 +148,9 @@ def openai_embeddings(settings: Settings) -> Embeddings:
 
 def get_embeddings(settings: Settings) -> Embeddings:
     """A new instance of the configured embedder, built by the implementation the registry names."""
-    return registry.embedder(settings.embedder).build(settings)
+    return registry.embedder(settings.embedding.embedder).build(settings)
 
 
 def embedder_id(settings: Settings) -> str:
     """Recorded on the collection so a store built with one embedder is never queried with another."""
-    return registry.embedder(settings.embedder).identity(settings)
+    return registry.embedder(settings.embedding.embedder).identity(settings)

@@ -86,20 +86,22 @@ def _client(settings: Settings, fresh: bool = False):
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if fresh and not settings.chroma_host:
-        _forget_chroma_system(settings.store_dir)
+    if fresh and not settings.store.chroma_host:
+        _forget_chroma_system(settings.store.store_dir)
     try:
-        if settings.chroma_host:
-            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        if settings.store.chroma_host:
+            client = chromadb.HttpClient(
+                host=settings.store.chroma_host, port=settings.store.chroma_port, settings=chroma_settings
+            )
             client.heartbeat()
             return client
-        settings.store_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+        settings.store.store_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.store.store_dir), settings=chroma_settings)
     except Exception as e:  # chromadb raises many unrelated types for a bad store or an absent server
-        if not settings.chroma_host:
+        if not settings.store.chroma_host:
             # chromadb keeps the System it failed to start; left there, it breaks every later client for this path.
             # (A healthy System of other handles, if that is what failed, is only forgotten: they keep using it.)
-            _forget_chroma_system(settings.store_dir)
+            _forget_chroma_system(settings.store.store_dir)
         where, hint = _where_hint(settings)
         raise StoreError(f"cannot open the {where}: {type(e).__name__}: {str(e)[:200]}; {hint}") from e
 
@@ -111,19 +113,19 @@ def _close_client(client) -> None:
 
 
 def _where_hint(settings: Settings) -> tuple[str, str]:
-    if settings.chroma_host:
+    if settings.store.chroma_host:
         return (
-            f"Chroma server {settings.chroma_host}:{settings.chroma_port}",
+            f"Chroma server {settings.store.chroma_host}:{settings.store.chroma_port}",
             "is it running (`chroma run --path DIR --port PORT`)?",
         )
-    return f"store {settings.store_dir}", "it may be corrupt: rebuild it with `qa-bot ingest --rebuild`"
+    return f"store {settings.store.store_dir}", "it may be corrupt: rebuild it with `qa-bot ingest --rebuild`"
 
 
 def _failure_hint(settings: Settings, write: bool) -> tuple[str, str]:
     """Advice after a failed call on an opened store. Never a rebuild: the store opened, so it is not known to be
     broken, and a rebuild deletes everything."""
     where, hint = _where_hint(settings)
-    if not settings.chroma_host:
+    if not settings.store.chroma_host:
         hint = (
             "run the ingest again: it finishes interrupted writes"
             if write
@@ -148,7 +150,7 @@ def _guarded(method=None, *, write: bool = False):
             raise
         except Exception as first:
             error = first
-            if not write and not self.settings.chroma_host and not self._held():
+            if not write and not self.settings.store.chroma_host and not self._held():
                 try:
                     self.reopen()
                     return method(self, *args, **kwargs)
@@ -173,7 +175,7 @@ def wipe_local_store(settings: Settings) -> None:
     Only Chroma's own files go (its sqlite database and the UUID-named segment folders): the folder may hold other
     things.
     """
-    d = settings.store_dir
+    d = settings.store.store_dir
     for name in ("chroma.sqlite3", "chroma.sqlite3-wal", "chroma.sqlite3-shm", "chroma.sqlite3-journal"):
         (d / name).unlink(missing_ok=True)
     if d.is_dir():
@@ -196,7 +198,7 @@ class Store:
         self.settings = settings
         self.embedder_id = embedder_id
         self._client = _client(settings)
-        self.name = settings.collection
+        self.name = settings.store.collection
         self._chunks: Collection | None = None
         self._docs: Collection | None = None
         self._seen: str | None = None  # the version stamp this client last saw (or wrote)
@@ -265,7 +267,7 @@ class Store:
 
     def reopen(self) -> None:
         """See the embedded store as it is on disk now (a no-op for a server, whose clients always do)."""
-        if self.settings.chroma_host:
+        if self.settings.store.chroma_host:
             return
         old, self._client = self._client, None
         self._chunks = self._docs = None
@@ -310,11 +312,13 @@ class Store:
         fails."""
         if self._lock is None:
             s = self.settings
-            if s.chroma_host:
+            if s.store.chroma_host:
                 where, _ = _where_hint(s)
-                self._lock = LeaseWriterLock(self.client, self.name, where, s.write_wait, s.write_lease_seconds)
+                self._lock = LeaseWriterLock(
+                    self.client, self.name, where, s.store.write_wait, s.store.write_lease_seconds
+                )
             else:
-                self._lock = FileWriterLock(s.store_dir, s.write_wait)
+                self._lock = FileWriterLock(s.store.store_dir, s.store.write_wait)
         if notify is not None and not self._held():
             self._lock.notify = notify
         first = not self._held()
@@ -353,7 +357,7 @@ class Store:
         Readers call it before each search: without it, a long-running app process fails on every question about a
         document another process ingested (its in-memory vector index doesn't have it)."""
         version = self.version()
-        if version != self._seen and not self.settings.chroma_host:
+        if version != self._seen and not self.settings.store.chroma_host:
             self.reopen()
             version = self.version()
         self._seen = version

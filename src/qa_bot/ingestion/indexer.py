@@ -25,8 +25,8 @@ Progress = Callable[[int, int, str], None]  # (files done, files total, current 
 
 def make_splitter(settings: Settings) -> RecursiveCharacterTextSplitter:
     return RecursiveCharacterTextSplitter(
-        chunk_size=settings.chunk_size,
-        chunk_overlap=min(settings.chunk_overlap, settings.chunk_size // 2),
+        chunk_size=settings.ingestion.chunk_size,
+        chunk_overlap=min(settings.ingestion.chunk_overlap, settings.ingestion.chunk_size // 2),
         separators=_SEPARATORS,
         keep_separator="end",
         strip_whitespace=True,
@@ -110,7 +110,8 @@ def ingest(
     """Index the given files and folders. One bad file is reported and skipped; the rest goes on.
 
     The whole run holds the store's writer lock: the registry it read at the start (document ids, unchanged files)
-    stays true until it ends. Another writer's run waits (``on_wait`` hears why), up to ``settings.write_wait`` seconds.
+    stays true until it ends. Another writer's run waits (``on_wait`` hears why), up to ``settings.store.write_wait``
+    seconds.
     ``embeddings``: the embedder to use (a ``QABot`` passes its own); a new one is built when left out. The store handle
     this opens is closed at the end. Most callers want ``QABot.ingest`` (or ``qa_bot.ingest``), which call this.
     """
@@ -123,10 +124,10 @@ def ingest(
     try:
         store = open_store(settings)
     except StoreError:
-        if not rebuild or settings.chroma_host:
+        if not rebuild or settings.store.chroma_host:
             raise
         # An unreadable (e.g. corrupt) embedded store is exactly what --rebuild is for: start it over.
-        with FileWriterLock(settings.store_dir, settings.write_wait, on_wait):
+        with FileWriterLock(settings.store.store_dir, settings.store.write_wait, on_wait):
             wipe_local_store(settings)
         store = open_store(settings)
     with store, store.writing(on_wait):
@@ -159,7 +160,7 @@ def _ingest_locked(
         if progress:
             progress(n, len(files), path.name)
         try:
-            doc = load_document(path, settings.max_file_mb)
+            doc = load_document(path, settings.ingestion.max_file_mb)
             doc = Document(_unique_doc_id(doc, registry, seen), doc.title, doc.source, doc.text, doc.sha256)
             seen.add(doc.doc_id)
             previous = by_source.get(doc.source)

@@ -45,14 +45,14 @@ class Retriever:
         if not query:
             raise QABotError("the search query is empty")
         s = self.settings
-        k = k or s.top_k
+        k = k or s.retrieval.top_k
         with self._lock:  # the embedded Chroma client and the BM25 swap are not meant for concurrent use
             # Another process's ingest: reopen an embedded store before reading it, and bring the BM25 mirror up to
             # date.
             self.lexical.ensure(self.store, self.store.refresh())
             qvec = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-            dense = self.store.query(qvec.tolist(), s.fetch_k)
-            lexical = self.lexical.search(query, s.fetch_k)
+            dense = self.store.query(qvec.tolist(), s.retrieval.fetch_k)
+            lexical = self.lexical.search(query, s.retrieval.fetch_k)
             # Only the candidates' registry records: fetching all of them cost ~250 ms per query at 1.8k documents.
             doc_ids = sorted({c.doc_id for c, _, _ in dense} | {c.doc_id for c, _ in lexical})
             registry = {d.doc_id: d.sha256 for d in self.store.registry(doc_ids).values()}
@@ -65,12 +65,12 @@ def fuse(qvec, dense, lexical, registry, s: Settings, k: int, store: Store) -> l
     for rank, (chunk, sim, emb) in enumerate(dense):
         h = hits.setdefault(chunk.chunk_id, SearchHit(chunk=chunk, score=0.0))
         h.dense = sim
-        h.score += 1.0 / (s.rrf_k + rank + 1)
+        h.score += 1.0 / (s.retrieval.rrf_k + rank + 1)
         vectors[chunk.chunk_id] = np.asarray(emb, dtype=np.float32)
     for rank, (chunk, score) in enumerate(lexical):
         h = hits.setdefault(chunk.chunk_id, SearchHit(chunk=chunk, score=0.0))
         h.bm25 = score
-        h.score += 1.0 / (s.rrf_k + rank + 1)
+        h.score += 1.0 / (s.retrieval.rrf_k + rank + 1)
     # Chunks of an interrupted or superseded write are invisible to readers.
     live = [h for h in hits.values() if registry.get(h.chunk.doc_id) == h.chunk.content_hash]
     missing = [h.chunk.chunk_id for h in live if h.chunk.chunk_id not in vectors]
@@ -80,7 +80,7 @@ def fuse(qvec, dense, lexical, registry, s: Settings, k: int, store: Store) -> l
         if h.dense is None and h.chunk.chunk_id in vectors:
             h.dense = float(vectors[h.chunk.chunk_id] @ qvec)
     live.sort(key=_rank_key, reverse=True)
-    chosen = mmr(live, vectors, s.mmr_lambda, s.dedup_threshold, k)
+    chosen = mmr(live, vectors, s.retrieval.mmr_lambda, s.retrieval.dedup_threshold, k)
     # MMR decides which passages; they are shown (and cited) best first.
     chosen.sort(key=_rank_key, reverse=True)
     for i, h in enumerate(chosen, 1):
