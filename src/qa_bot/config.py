@@ -257,6 +257,12 @@ class GenerationSettings(_Group):
 class VerificationSettings(_Group):
     """Whether an answer's sentences are supported by what they cite, and when to refuse instead of answering."""
 
+    agreement_sentences: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Best-matching evidence sentences an answer is compared with (the abstention signal `agreement`).",
+    )
     support_threshold: float = Field(
         default=0.6,
         gt=0.0,

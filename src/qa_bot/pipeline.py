@@ -269,6 +269,8 @@ class Bot:
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0),
             evidence_score=scored[0].score if scored else 0.0,
+            # The sentences the extractive generator would answer with (it skips passages lacking the question's names).
+            best_sentences=[x.text for x in scored if not x.missing][: self.settings.verification.agreement_sentences],
         )
         ans.signals = asdict(signals)
         ans.draft = ans.text

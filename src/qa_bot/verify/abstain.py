@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,9 @@ class Signals:
     premise: float  # 1 when every number and name of the question occurs in the evidence (0: a false premise?)
     retrieval: float  # best cosine similarity of a retrieved passage to the question
     evidence_score: float  # best evidence sentence's relevance score
+    # Share of the answer's content words found in the two sentences the extractive generator would answer with: an
+    # answer taken from elsewhere than the sentences that best match the question is more often wrong (no model call).
+    agreement: float = 0.0
 
     def vector(self) -> list[float]:
         return [float(v) for v in asdict(self).values()]
@@ -52,6 +56,7 @@ def compute_signals(
     support: float,
     retrieval: float,
     evidence_score: float,
+    best_sentences: Sequence[str] = (),
 ) -> Signals:
     type_match = answer_type_match(question, answer_text)
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
@@ -68,7 +73,17 @@ def compute_signals(
         premise=premise,
         retrieval=_unit(retrieval),
         evidence_score=_unit(evidence_score),
+        agreement=agreement(answer_text, best_sentences),
     )
+
+
+def agreement(answer_text: str, best_sentences: Sequence[str]) -> float:
+    """Share of the answer's content words that the best-matching evidence sentences contain (0 without either)."""
+    claim = content_tokens(strip_markers(answer_text))
+    if not claim or not best_sentences:
+        return 0.0
+    have = set().union(*(passage_terms(t) for t in best_sentences))
+    return sum(t in have for t in claim) / len(claim)
 
 
 def confidence_words(p: float) -> str:

@@ -137,11 +137,19 @@ def verify(
             continue
         total += 1
         cited = [n for n in cited_numbers(sentence) if n in passages]
+        asked = set(content_tokens(question)) - set(content_tokens(claim))
+
+        def _asked_in_quote(n: int, claim: str = claim, asked: set[str] = asked) -> int:
+            text = passages[n].chunk.text
+            qs, qe = best_quote(claim, text, question)
+            return len(asked & set(content_tokens(text[qs:qe])))
+
         checks = {n: support(claim, passages[n].chunk.text, question, threshold) for n in passages}
         keep = [n for n in cited if checks[n].ok]
         if not keep:
-            # The marker was wrong or missing: cite the passage that does support the sentence, if any.
-            best = max(checks, key=lambda n: (checks[n].ok, checks[n].score), default=None)
+            # The marker was wrong or missing: cite the passage that does support the sentence, if any. Among passages
+            # that support it equally (a short answer is in several), the one whose quote is about what was asked.
+            best = max(checks, key=lambda n: (checks[n].ok, checks[n].score, _asked_in_quote(n)), default=None)
             keep = [best] if best is not None and checks[best].ok else []
         if not keep:
             keep = _supporting_pair(claim, passages, checks, question, threshold)
