@@ -215,3 +215,13 @@ def test_answer_type_match(question, answer, match):
     from qa_bot.verify.abstain import answer_type_match
 
     assert answer_type_match(question, answer) == match
+
+
+def test_agreement_is_the_share_of_answer_words_in_the_best_matching_sentences():
+    best = ["Four Japanese F-15 fighter jets and two US F-16s flew over the Sea of Japan."]
+    q = "How many Japanese F-15 jets flew?"
+    common = dict(self_check=0.9, support=1.0, retrieval=0.5, evidence_score=0.6)
+    assert compute_signals(q, "Four [1]", best, best, best_sentences=best, **common).agreement == 1.0
+    # "Repeated" comes from a sentence the question does not match best.
+    assert compute_signals(q, "Repeated launches [1]", best, best, best_sentences=best, **common).agreement == 0.0
+    assert compute_signals(q, "Four jets [1]", best, best, **common).agreement == 0.0  # no sentences given

@@ -93,3 +93,16 @@ def test_support_check_requires_matching_numbers_and_names():
     assert not is_supported("The exercise involved six Japanese F-15 jets.", passage)
     assert not is_supported("The exercise involved four French F-15 jets.", passage)
     assert support("Completely unrelated claim about cooking pasta.", passage).score < 0.6
+
+
+def test_a_short_answer_named_in_several_passages_cites_the_one_about_the_question():
+    # "Kishida" supports itself in both passages; only the second attaches him to what was asked.
+    hits = [
+        _hit("Prime Minister Fumio Kishida has been invited to the NATO summit later this month.", 0),
+        _hit("Stoltenberg praised Kishida's participation in the summit discussions for the third year in a row.", 1),
+    ]
+    v = verify("Kishida", hits, question="Whose participation did Stoltenberg praise for the third year in a row?")
+    assert v.text == "Kishida [1]"
+    assert v.citations[0].chunk_id.endswith("00001")
+    # Without a question the first (best-ranked) passage is kept, as before.
+    assert verify("Kishida", hits).citations[0].chunk_id.endswith("00000")
