@@ -54,6 +54,11 @@ def test_seed_eval_writes_every_output(seed_eval):
     for r in run["results"]:
         assert 0 < r["timings"]["first_text"] <= r["timings"]["total"]
     assert "| first_text |" in (out / "report.md").read_text()
+    # The passages are shown before the answer is written: retrieval is over before any answer text.
+    for r in run["results"]:
+        if "retrieve" in r["timings"]:
+            assert 0 < r["timings"]["sources_shown"] <= r["timings"]["total"]
+    assert "| sources_shown |" in (out / "report.md").read_text()
 
 
 def _thresholds() -> list[tuple[str, str, float]]:

@@ -37,9 +37,10 @@ STAGES = (
     "retrieve",
     "generate",
     "verify",
+    "sources_shown",
     "first_text",
     "total",
-)  # first_text: time to the first streamed text
+)  # sources_shown: condense + retrieve, when the chat shows the passages; first_text: time to the first answer text
 
 
 # --- questions ---------------------------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         "draft_correct": (
             a is not None and bool(a.draft) and not item.is_impossible and squad.contains(item.answers, a.draft)
         ),
-        "timings": {**(a.timings if a else {}), "total": round(seconds, 4)},
+        "timings": {**(a.timings if a else {}), **_sources_shown(a), "total": round(seconds, 4)},
     }
     if not item.is_impossible and item.gold_docs:
         found = {h["doc_id"] for h in rows} & set(item.gold_docs)
@@ -528,6 +529,13 @@ def _answer_all(
         if consecutive_errors >= 3 and n == consecutive_errors:
             raise QABotError(f"the {generator} generator fails on every question: {err}")
     return results
+
+
+def _sources_shown(a: Answer | None) -> dict[str, float]:
+    """Seconds until the chat shows the retrieved passages (the stage event after retrieval), when both steps ran."""
+    if a is None or "retrieve" not in a.timings:
+        return {}
+    return {"sources_shown": round(a.timings.get("condense", 0.0) + a.timings["retrieve"], 4)}
 
 
 def recorded_settings(settings: Settings) -> dict:

@@ -55,7 +55,8 @@ the share of
   already drops citations this check rejects, precision mostly confirms that verification ran; recall shows how many
   sentences the bot had to leave unsupported.
 * **Latency**: seconds per stage of `answer()` (condense, retrieve, generate, verify), time to the first streamed text
-  (`first_text`: what a chat user waits before words appear) and in total, p50 and p95.
+  (`first_text`: what a chat user waits before words appear), until the chat shows the retrieved passages
+  (`sources_shown`: condense + retrieve; the web chat shows them with the progress checklist) and in total, p50 and p95.
 """
 
 
