@@ -228,10 +228,11 @@ class GenerationSettings(_Group):
     )
     max_question_chars: int = Field(default=4000, ge=10, le=100_000, description="Longer questions are rejected.")
     history_turns: int = Field(default=4, ge=0, le=50, description="Conversation turns used to rewrite follow-ups.")
-    answer_prompt: Literal["plain", "legacy"] = Field(
+    answer_prompt: Literal["plain", "question-last", "legacy"] = Field(
         default="plain",
         description=(
-            "`plain`: one user turn that only asks to answer from the evidence; "
+            "`plain`: one user turn that only asks to answer from the evidence, the question before and after it; "
+            "`question-last`: the same with the question only after the evidence; "
             "`legacy`: the old system prompt with refusal rule and [n] duty."
         ),
     )

@@ -29,6 +29,7 @@ from qa_bot.generation.prompts import (
     format_history,
     format_passages,
     legacy_answer_prompt,
+    question_last_answer_prompt,
 )
 from qa_bot.index.store import Store
 from qa_bot.retrieval.evidence import ScoredSentence, score_sentences, select_evidence
@@ -236,7 +237,8 @@ class Bot:
                 )
                 or hits
             )
-        return answer_prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
+        prompt = question_last_answer_prompt if s.generation.answer_prompt == "question-last" else answer_prompt
+        return prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
 
     def decide(self, ans: Answer, raw: str, hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
         """Attribute the raw answer to the retrieved passages, then answer or abstain."""
