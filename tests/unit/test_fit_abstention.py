@@ -1,0 +1,28 @@
+"""The dev-data fitting script's threshold choice (eval/fit_abstention.py; no model, no result files)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from support.project import ROOT
+
+
+@pytest.fixture(scope="module")
+def fit():
+    spec = importlib.util.spec_from_file_location("fit_abstention", ROOT / "eval" / "fit_abstention.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_threshold_weighs_each_dev_set_the_same(fit):
+    # Set 0 (2 answers, both right, P 0.3) and set 1 (4 wrong answers at P 0.3, one right at 0.6).
+    ps = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.6]
+    ys = [1, 1, 0, 0, 0, 0, 1]
+    groups = [0, 0, 1, 1, 1, 1, 1]
+    # Pooled, the larger set decides: refuse everything at 0.3 (5 of 7 decisions right).
+    assert fit.best_threshold(ps, ys) == (0.6, pytest.approx(5 / 7))
+    # Per set: answering at 0.3 is right for all of set 0 and 1 of 5 of set 1 (mean 0.6) > refusing (mean 0.5).
+    assert fit.best_threshold(ps, ys, groups) == (0.3, pytest.approx(0.6))
