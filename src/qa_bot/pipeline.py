@@ -32,7 +32,7 @@ from qa_bot.generation.prompts import (
     question_last_answer_prompt,
 )
 from qa_bot.index.store import Store
-from qa_bot.retrieval.evidence import ScoredSentence, score_sentences, select_evidence
+from qa_bot.retrieval.evidence import ScoredSentence, answerable, score_sentences, select_evidence
 from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
@@ -271,8 +271,8 @@ class Bot:
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0),
             evidence_score=scored[0].score if scored else 0.0,
-            # The sentences the extractive generator would answer with (it skips passages lacking the question's names).
-            best_sentences=[x.text for x in scored if not x.missing][: self.settings.verification.agreement_sentences],
+            # The sentences the extractive generator would answer with.
+            best_sentences=[x.text for x in answerable(scored)][: self.settings.verification.agreement_sentences],
         )
         ans.signals = asdict(signals)
         ans.draft = ans.text

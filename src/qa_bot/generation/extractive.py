@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa_bot.retrieval.evidence import ScoredSentence
+from qa_bot.retrieval.evidence import ScoredSentence, answerable
 
 
 def compose(scored: list[ScoredSentence], *, min_score: float, max_sentences: int, next_ratio: float) -> str | None:
@@ -11,7 +11,7 @@ def compose(scored: list[ScoredSentence], *, min_score: float, max_sentences: in
 
     Only sentences from passages that contain every number and name the question states can answer it: a question
     about a year, person or place the documents never mention (a false premise) is refused."""
-    scored = [s for s in scored if not s.missing]
+    scored = answerable(scored)
     if not scored or scored[0].score < min_score:
         return None
     chosen = [scored[0]]

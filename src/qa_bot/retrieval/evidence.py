@@ -64,6 +64,12 @@ def score_sentences(
     return out
 
 
+def answerable(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The sentences that can answer: those whose passage holds every number and name the question states (a question
+    about a year, person or place the documents never mention has a false premise)."""
+    return [s for s in scored if not s.missing]
+
+
 def select_evidence(
     scored: list[ScoredSentence],
     hits: list[SearchHit],
