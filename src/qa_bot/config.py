@@ -288,7 +288,10 @@ class VerificationSettings(_Group):
     )
     self_check: bool = Field(
         default=True,
-        description="Ask the model whether the cited evidence shows the answer (a signal of the abstention decision).",
+        description=(
+            "Ask the model the yes/no checks of the abstention decision: does the cited evidence show the answer, "
+            "does the cited text answer the question."
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from qa_bot.config import Settings
 from qa_bot.generation.extractive import compose
 from qa_bot.generation.prompts import (
     answer_prompt,
+    answers_prompt,
     as_data,
     check_prompt,
     condense_prompt,
@@ -38,7 +39,7 @@ from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.verify.abstain import Calibrator, compute_signals
-from qa_bot.verify.citations import verify
+from qa_bot.verify.citations import quote_in_context, verify
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -177,6 +178,7 @@ class Bot:
 
             t = time.perf_counter()
             raw = ""
+            first_token = 0.5
             scored: list[ScoredSentence] = []
             if not hits or not self.relevant(hits):
                 raw = REFUSAL_TEXT
@@ -200,16 +202,22 @@ class Bot:
                     yield raw
                 else:
                     prompt, inputs = self.prompt_inputs(ans.standalone_question, readable, scored)
-                    chain = prompt | self.model(gen) | StrOutputParser()
-                    for delta in chain.stream(inputs):
+                    messages = prompt.format_messages(**inputs)
+                    chain = cast("Runnable[Any, Any]", self.model(gen)) | StrOutputParser()
+                    for delta in chain.stream(messages):
                         raw += delta
                         yield delta
+                    if raw.strip() and not is_refusal(raw) and self.uses_signal("first_token"):
+                        from qa_bot.generation.models import first_token_probability
+
+                        # Read now, while the answer prompt is still in the local model's cache (one token to redo).
+                        first_token = first_token_probability(self.model(gen), messages, raw)
             ans.timings["generate"] = _lap(t)
 
             t = time.perf_counter()
             if stages:
                 yield Stage("verify", "Checking the citations against the passages")
-            self.decide(ans, raw, hits, scored, gen)
+            self.decide(ans, raw, hits, scored, gen, first_token)
             ans.timings["verify"] = _lap(t)
         except QABotError:
             raise
@@ -240,7 +248,22 @@ class Bot:
         prompt = question_last_answer_prompt if s.generation.answer_prompt == "question-last" else answer_prompt
         return prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
 
-    def decide(self, ans: Answer, raw: str, hits: list[SearchHit], scored: list[ScoredSentence], gen: str) -> None:
+    def uses_signal(self, name: str) -> bool:
+        """Whether the decision needs this signal: a model call for a signal the fitted model gives no weight is
+        skipped (``QA_BOT_SELF_CHECK=false`` skips the yes/no checks)."""
+        if name in ("self_check", "evidence_answers") and not self.settings.verification.self_check:
+            return False
+        return self.settings.generation.answer_prompt != "legacy" and self.calibrator.weights.get(name, 0.0) != 0.0
+
+    def decide(
+        self,
+        ans: Answer,
+        raw: str,
+        hits: list[SearchHit],
+        scored: list[ScoredSentence],
+        gen: str,
+        first_token: float = 0.5,
+    ) -> None:
         """Attribute the raw answer to the retrieved passages, then answer or abstain."""
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
@@ -259,7 +282,12 @@ class Bot:
         cited = [c.quote for c in ans.citations]
         p_yes = (
             self.self_check(question, " ".join(cited), strip_markers(ans.text), gen)
-            if self.settings.verification.self_check
+            if self.uses_signal("self_check")
+            else 0.5
+        )
+        p_answers = (
+            self.evidence_check(question, " ".join(dict.fromkeys(quote_in_context(c) for c in ans.citations)), gen)
+            if self.uses_signal("evidence_answers")
             else 0.5
         )
         signals = compute_signals(
@@ -273,6 +301,8 @@ class Bot:
             evidence_score=scored[0].score if scored else 0.0,
             # The sentences the extractive generator would answer with.
             best_sentences=[x.text for x in answerable(scored)][: self.settings.verification.agreement_sentences],
+            evidence_answers=p_answers,
+            first_token=first_token,
         )
         ans.signals = asdict(signals)
         ans.draft = ans.text
@@ -291,6 +321,13 @@ class Bot:
         messages = check_prompt.format_messages(
             evidence=as_data(evidence), question=defang(question), answer=defang(answer_text)
         )
+        return yes_probability(self.model(gen), messages)
+
+    def evidence_check(self, question: str, evidence: str, gen: str) -> float:
+        """The model's P(yes) that ``evidence`` answers ``question`` (the draft is not shown)."""
+        from qa_bot.generation.models import yes_probability
+
+        messages = answers_prompt.format_messages(evidence=as_data(evidence), question=defang(question))
         return yes_probability(self.model(gen), messages)
 
 

@@ -271,3 +271,36 @@ def test_yes_probability_through_a_real_openai_compatible_server(llama_server):
     )
     p = yes_probability(model, [HumanMessage(content="Is water wet? Reply yes or no.")])
     assert 0.0 <= p <= 1.0
+
+
+def test_local_first_token_probability_reads_the_cached_answer_prompt(smollm_settings):
+    from langchain_core.messages import HumanMessage
+
+    from qa_bot.generation.models import first_token_probability
+
+    model = get_chat_model(smollm_settings, "local")
+    ask = [HumanMessage(content="What is the capital of France? Reply with one word.")]
+    reply = str(model.invoke(ask).content)  # greedy: the first token is the most likely one
+    llm, _ = model.llama()
+    p = first_token_probability(model, ask, reply)  # the prompt is still in the cache: one token is redone
+    assert 0.0 < p <= 1.0
+    assert p > first_token_probability(model, ask, "Zebra" + reply)  # the reply the model chose is likelier
+    llm.reset()
+    assert first_token_probability(model, ask, reply) == pytest.approx(p, abs=0.05)  # fresh evaluation, same value
+
+
+def test_first_token_probability_through_a_real_openai_compatible_server(llama_server):
+    from langchain_core.messages import HumanMessage
+
+    from qa_bot.generation.models import first_token_probability
+
+    model = get_chat_model(
+        model_settings(openai_base_url=llama_server, openai_model="smollm2", max_tokens=16, temperature=0), "openai"
+    )
+    ask = [HumanMessage(content="What is the capital of France? Reply with one word.")]
+    reply = str(model.invoke(ask).content)
+    p = first_token_probability(model, ask, reply)
+    assert 0.0 < p <= 1.0 and p != 0.5  # read from the server's log-probabilities, not the no-information default
+    assert p >= first_token_probability(
+        model, ask, "Zebra"
+    )  # an unlisted token is at most as likely as the least listed

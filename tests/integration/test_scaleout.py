@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from support.processes import ChromaServer
+from support.processes import ChromaServer, ScriptProcess
 from support.project import run_cli, store_settings
 
 HOST = "127.0.0.1"
@@ -70,42 +68,15 @@ for line in sys.stdin:
 """
 
 
-class Reader:
+class Reader(ScriptProcess):
     """The long-lived searcher process."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", READER],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stdout], daemon=True).start()
-        self.pid = self._read(120)["ready"]
-
-    def _read(self, timeout: float) -> dict:
-        try:
-            return json.loads(self.lines.get(timeout=timeout))
-        except queue.Empty:
-            self.proc.kill()
-            pytest.fail(f"the reader process did not answer within {timeout} s: {self.proc.stderr.read()[-2000:]}")
+        super().__init__(READER, env)
+        self.pid = self.ready["ready"]
 
     def search(self, query: str, k: int = 4) -> dict:
-        self.proc.stdin.write(json.dumps({"query": query, "k": k}) + "\n")
-        self.proc.stdin.flush()
-        return self._read(180)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        return self.ask({"query": query, "k": k})
 
 
 @pytest.fixture()

@@ -14,7 +14,6 @@ Stores written by other processes are inspected from fresh processes only (see t
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support.processes import ChromaServer
+from support.processes import ChromaServer, ScriptProcess
 from support.project import clean_env, error_lines, run_cli, store_settings
 from support.words import WORDS
 
@@ -392,43 +391,17 @@ for line in sys.stdin:
 """
 
 
-class Reader:
+class Reader(ScriptProcess):
     """A long-lived searcher process, like a web-app worker, queried over stdin/stdout."""
 
     def __init__(self, env: dict) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", READER],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stdout], daemon=True).start()
-        self.pid = self._read()["ready"]
-
-    def _read(self) -> dict:
-        try:
-            return json.loads(self.lines.get(timeout=180))
-        except queue.Empty:
-            self.proc.kill()
-            pytest.fail(f"the reader did not answer: {self.proc.stderr.read()[-2000:]}")
+        super().__init__(READER, env, ready_timeout=180)
+        self.pid = self.ready["ready"]
 
     def search(self, query: str) -> dict:
-        self.proc.stdin.write(json.dumps({"query": query}) + "\n")
-        self.proc.stdin.flush()
-        got = self._read()
+        got = self.ask({"query": query})
         assert "--rebuild" not in json.dumps(got)  # a read error is never answered with the destructive advice
         return got
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def test_running_reader_sees_ingests_by_another_process_on_an_embedded_store(tmp_path):

@@ -36,10 +36,12 @@ class ScriptedChatModel(BaseChatModel):
 
     ``prompts`` records the messages of every call, ``checks`` those of every yes/no self-check (answered with
     ``p_yes``, as the local model reads P(yes) from its logits). A streamed reply arrives in pieces of at most
-    ``chunk_chars`` characters, so a consumer sees several deltas, as from a real model."""
+    ``chunk_chars`` characters, so a consumer sees several deltas, as from a real model. ``p_first`` is the probability
+    it reports for the first token of a reply it gave."""
 
     replies: list[str] = Field(default_factory=list)
     p_yes: float = 0.97
+    p_first: float = 0.9
     chunk_chars: int = 6
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
     checks: list[list[BaseMessage]] = Field(default_factory=list)
@@ -85,9 +87,13 @@ class ScriptedChatModel(BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=reply[start : start + self.chunk_chars]))
 
     def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
-        """P(yes) for the self-check question (qa_bot.generation.models.ReadsYesProbability)."""
+        """P(yes) for the self-check question (qa_bot.generation.models.ReadsProbabilities)."""
         self.checks.append(list(messages))
         return self.p_yes
+
+    def first_token_probability(self, messages: list[BaseMessage], reply: str) -> float:
+        """How sure the model was of its reply's first token (qa_bot.generation.models.ReadsProbabilities)."""
+        return self.p_first
 
 
 # Words that say nothing about a text's subject: left out, so that similarity comes from the words that do.

@@ -102,6 +102,9 @@ def test_calibrator_on_fixed_vectors_orders_good_above_bad():
         premise=1.0,
         retrieval=0.6,
         evidence_score=0.7,
+        agreement=1.0,
+        evidence_answers=0.95,
+        first_token=0.9,
     )
     bad = Signals(
         self_check=0.2,
@@ -111,6 +114,9 @@ def test_calibrator_on_fixed_vectors_orders_good_above_bad():
         premise=0.0,
         retrieval=0.25,
         evidence_score=0.3,
+        agreement=0.0,
+        evidence_answers=0.2,
+        first_token=0.2,
     )
     assert cal.probability(good) > cal.threshold > cal.probability(bad)
     assert 0.0 <= cal.probability(bad) < cal.probability(good) <= 1.0

@@ -3,8 +3,8 @@ sentences, support of a sentence by a passage, and sentences addressed to an AI 
 
 from __future__ import annotations
 
-from qa_bot.schema import Chunk, SearchHit
-from qa_bot.verify.citations import support, verify
+from qa_bot.schema import Chunk, Citation, SearchHit
+from qa_bot.verify.citations import quote_in_context, support, verify
 
 
 def _hit(text: str, n: int = 0, doc: str = "d") -> SearchHit:
@@ -106,3 +106,23 @@ def test_a_short_answer_named_in_several_passages_cites_the_one_about_the_questi
     assert v.citations[0].chunk_id.endswith("00001")
     # Without a question the first (best-ranked) passage is kept, as before.
     assert verify("Kishida", hits).citations[0].chunk_id.endswith("00000")
+
+
+def test_a_quote_in_context_has_one_sentence_of_its_passage_on_each_side():
+    passage = "Tokyo hosted the talks. The drills used four F-15s. Two F-16s joined them. The ministry said so."
+    quote = "The drills used four F-15s."
+    at = passage.index(quote)
+
+    def cite(q: str, start: int, known: str = passage) -> Citation:
+        return Citation(1, "d", "t", "s", 100 + start, 100 + start + len(q), q, passage=known, passage_start=100)
+
+    assert (
+        quote_in_context(cite(quote, at))
+        == "Tokyo hosted the talks. The drills used four F-15s. Two F-16s joined them."
+    )
+    assert quote_in_context(cite(quote, at), neighbours=0) == quote
+    first = "Tokyo hosted the talks."
+    assert (
+        quote_in_context(cite(first, 0)) == "Tokyo hosted the talks. The drills used four F-15s."
+    )  # no sentence before
+    assert quote_in_context(cite(quote, at, known="")) == quote  # passage unknown: the quote alone

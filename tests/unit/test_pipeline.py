@@ -63,11 +63,35 @@ def test_a_cited_answer_streams_the_reply_then_the_verified_answer(bot, scripted
     # one answer call (no history, nothing to rewrite): the question and the evidence that holds the answer
     (prompt,) = scripted_model.prompt_texts()
     assert f"Question: {NATO_Q}" in prompt and "NATO Military Committee chief Rob Bauer" in prompt
-    # one self-check, on the cited evidence and the answer; its P(yes) is a signal of the calibrated decision
-    (check,) = scripted_model.checks
-    assert "Proposed answer: Rob Bauer" in check[-1].content and a.citations[0].quote in check[-1].content
-    assert a.signals["self_check"] == scripted_model.p_yes and a.confidence is not None
+    # one yes/no check, a signal of the calibrated decision: does the cited text (the quote with its neighbour
+    # sentences) answer the question? Asked without the answer, so an answer that sounds right cannot sway it.
+    (answers,) = scripted_model.checks
+    assert "Does the evidence answer the question?" in answers[-1].content and NATO_Q in answers[-1].content
+    assert "Proposed answer" not in answers[-1].content and a.citations[0].quote in answers[-1].content
+    assert a.signals["evidence_answers"] == scripted_model.p_yes and a.confidence is not None
     assert a.confidence >= bot.calibrator.threshold
+    # the shipped fit gives the draft self-check and the first-token probability no weight: not asked, neutral value
+    assert a.signals["self_check"] == a.signals["first_token"] == 0.5
+
+
+def test_every_signal_the_fitted_decision_weighs_is_read_from_the_model(bot, scripted_model):
+    from dataclasses import replace
+
+    weights = bot.calibrator.weights | {"self_check": 1.0, "first_token": 1.0}
+    bot.calibrator = replace(bot.calibrator, weights=weights)
+    scripted_model.script("Rob Bauer")
+    _, a = run(bot, NATO_Q)
+    check, answers = scripted_model.checks  # the draft self-check, then the evidence check
+    assert "Proposed answer: Rob Bauer" in check[-1].content and a.citations[0].quote in check[-1].content
+    assert "Proposed answer" not in answers[-1].content
+    assert a.signals["self_check"] == a.signals["evidence_answers"] == scripted_model.p_yes
+    assert a.signals["first_token"] == scripted_model.p_first  # how sure the model was of its answer's first token
+
+    bot.calibrator = replace(bot.calibrator, weights=weights | {"evidence_answers": 0.0, "self_check": 0.0})
+    scripted_model.checks.clear()
+    scripted_model.script("Rob Bauer")
+    _, a = run(bot, NATO_Q)
+    assert scripted_model.checks == [] and a.signals["evidence_answers"] == 0.5  # no model call for nothing
 
 
 def test_the_public_api_answers_with_a_registered_generator(fake_store, scripted_model):
@@ -76,7 +100,7 @@ def test_the_public_api_answers_with_a_registered_generator(fake_store, scripted
     assert a.text == "Rob Bauer [1]" and a.citations[0].doc_id == AP_DOC
 
 
-def test_a_self_check_that_says_no_withholds_the_answer(bot, scripted_model):
+def test_a_check_that_says_no_withholds_the_answer(bot, scripted_model):
     scripted_model.p_yes = 0.02
     scripted_model.script("Rob Bauer")
     _, a = run(bot, NATO_Q)

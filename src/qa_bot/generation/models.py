@@ -227,6 +227,19 @@ class LocalChatModel(BaseChatModel):
 
         ``reuse_cache``: keep the evaluated prefix this prompt shares with the previous call (a follow-on turn of the
         conversation just generated), so only the new tokens are processed."""
+        llm, probs = self._next_token_probabilities(messages, reuse_cache)
+        return _yes_share(lambda word: float(sum(probs[t] for t in _single_tokens(llm, word))))
+
+    def first_token_probability(self, messages: list[BaseMessage], reply: str) -> float:
+        """The probability of ``reply``'s first token as the first token of the model's reply to ``messages``: how sure
+        the model was of how its answer begins. Asked right after that reply was generated, the prompt is still in the
+        cache and only its last token is processed again."""
+        llm, probs = self._next_token_probabilities(messages, reuse_cache=True)
+        first = llm.tokenize(reply.encode(), add_bos=False, special=False)[:1]
+        return float(probs[first[0]]) if first else 0.0
+
+    def _next_token_probabilities(self, messages: list[BaseMessage], reuse_cache: bool) -> tuple[Any, Any]:
+        """The loaded model and its distribution over the first token of the reply to ``messages``."""
         import numpy as np
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -249,7 +262,8 @@ class LocalChatModel(BaseChatModel):
                 tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
                 keep = 0
                 if reuse_cache:
-                    # The common prefix of the evaluated tokens and the new prompt: the two lengths differ.
+                    # The common prefix of the evaluated tokens and the new prompt, less its last token: that one is
+                    # always evaluated again so the logits are the prompt's.
                     for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1], strict=False):
                         if old != new:
                             break
@@ -263,8 +277,7 @@ class LocalChatModel(BaseChatModel):
         except Exception as e:
             raise _llama_error(e, self.model_path) from e
         probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        return _yes_share(lambda word: float(sum(probs[t] for t in _single_tokens(llm, word))))
+        return llm, probs / probs.sum()
 
 
 def _single_tokens(llm: Any, word: str) -> set[int]:
@@ -284,34 +297,61 @@ def _yes_share(prob_of: Any) -> float:
 
 
 @runtime_checkable
-class ReadsYesProbability(Protocol):
-    """A chat model that reads its own P(yes) (the local model from its logits; a test's scripted model)."""
+class ReadsProbabilities(Protocol):
+    """A chat model that reads its own next-token probabilities (the local model from its logits; a test's scripted
+    model)."""
 
     def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float: ...
 
+    def first_token_probability(self, messages: list[BaseMessage], reply: str) -> float: ...
+
 
 def yes_probability(model: Generator, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
-    """The model's P(yes) for a yes/no question: its own reading if it has one (``ReadsYesProbability``: the local
+    """The model's P(yes) for a yes/no question: its own reading if it has one (``ReadsProbabilities``: the local
     model's logits), from the first token's log-probabilities (OpenAI-compatible servers that return them), else
     1.0 / 0.0 / 0.5 from the reply text."""
+    if isinstance(model, ReadsProbabilities):
+        return model.yes_probability(messages, reuse_cache)
+    table, msg = _first_token_table(model, messages, fallback_tokens=2)
+    if table:
+        return _yes_share(lambda w: sum(p for tok, p in table.items() if tok.strip() == w))
+    reply = str(msg.content).strip().lower() if msg is not None else ""
+    return 1.0 if reply.startswith("yes") else 0.0 if reply.startswith("no") else 0.5
+
+
+def first_token_probability(model: Generator, messages: list[BaseMessage], reply: str) -> float:
+    """The probability of ``reply``'s first token as the model's first reply token to ``messages`` (its own reading,
+    or a server's top log-probabilities for one more token); 0.5, no information, when the server returns none."""
+    if isinstance(model, ReadsProbabilities):
+        return model.first_token_probability(messages, reply)
+    table, _ = _first_token_table(model, messages, fallback_tokens=0)
+    text = reply.lstrip()
+    # The longest listed token the reply begins with; a first token outside the top list was at most that unlikely.
+    begins = [(len(tok.strip()), p) for tok, p in table.items() if tok.strip() and text.startswith(tok.strip())]
+    if begins:
+        return max(begins)[1]
+    return min(table.values()) if table else 0.5
+
+
+def _first_token_table(model: Generator, messages: list[BaseMessage], fallback_tokens: int) -> tuple[dict, Any]:
+    """{token text: probability} of the first reply token from a server's top log-probabilities ({} if it gives
+    none), and the reply message (None when the server rejected the request and no fallback was asked for)."""
     import math
 
-    if isinstance(model, ReadsYesProbability):
-        return model.yes_probability(messages, reuse_cache)
     try:
         msg = model.bind(logprobs=True, top_logprobs=10, max_tokens=1).invoke(messages)
     except Exception:
+        if not fallback_tokens:
+            return {}, None
         # A server that rejects logprobs: the plain reply still says yes or no.
-        msg = model.bind(max_tokens=2).invoke(messages)
+        return {}, model.bind(max_tokens=fallback_tokens).invoke(messages)
     content = ((msg.response_metadata or {}).get("logprobs") or {}).get("content") or []
+    table: dict[str, float] = {}
     if content and content[0].get("top_logprobs"):
-        table: dict[str, float] = {}
         for entry in content[0]["top_logprobs"]:
-            word = str(entry.get("token", "")).strip()
+            word = str(entry.get("token", ""))
             table[word] = table.get(word, 0.0) + math.exp(float(entry.get("logprob", -100.0)))
-        return _yes_share(lambda w: table.get(w, 0.0))
-    reply = str(msg.content).strip().lower()
-    return 1.0 if reply.startswith("yes") else 0.0 if reply.startswith("no") else 0.5
+    return table, msg
 
 
 _CTX_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")

@@ -37,6 +37,11 @@ class Signals:
     # Share of the answer's content words found in the two sentences the extractive generator would answer with: an
     # answer taken from elsewhere than the sentences that best match the question is more often wrong (no model call).
     agreement: float = 0.0
+    # The model's P(yes) that the cited sentences, with a neighbour on each side, answer the question; asked without
+    # the answer, so an answer that merely sounds right cannot sway it.
+    evidence_answers: float = 0.0
+    # The probability of the answer's first token under the answer prompt: how sure the model was of how to begin.
+    first_token: float = 0.0
 
     def vector(self) -> list[float]:
         return [float(v) for v in asdict(self).values()]
@@ -57,6 +62,8 @@ def compute_signals(
     retrieval: float,
     evidence_score: float,
     best_sentences: Sequence[str] = (),
+    evidence_answers: float = 0.0,
+    first_token: float = 0.0,
 ) -> Signals:
     type_match = answer_type_match(question, answer_text)
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
@@ -74,6 +81,8 @@ def compute_signals(
         retrieval=_unit(retrieval),
         evidence_score=_unit(evidence_score),
         agreement=agreement(answer_text, best_sentences),
+        evidence_answers=_unit(evidence_answers),
+        first_token=_unit(first_token),
     )
 
 

@@ -1,0 +1,167 @@
+"""Experiment: candidate decision signals, computed on the drafts a dev run recorded (no new answers are generated).
+
+For each recorded draft of a ``QA_BOT_ABSTAIN=none`` dev run, the question is retrieved again (same settings, same
+hits; checked against the recorded chunk ids) and each candidate is read from the local model:
+
+* ``check_quote``: the shipped self-check (evidence = the cited quote(s));
+* ``check_window``: the same question, the cited quote(s) with one neighbour sentence on each side;
+* ``check_chunk``: the same question over the whole cited passage(s);
+* ``answerable``: P(yes) that the window answers the question, without the draft (the chain's ``evidence_answers``);
+* ``draft_logprob``/``first_logprob``: mean / first-token log-probability of the draft under the answer prompt
+  (teacher-forced; with ``--logprob``: one answer-prompt evaluation per draft, slow).
+
+Writes ``<out>.json`` (one row per draft: id, label, the candidates, seconds per candidate) and prints ROC AUC of each.
+
+    python eval/experiments/decision_signals.py eval/results/dev-seeds-signals/results.json --docs seeds --out /tmp/x
+    python eval/experiments/decision_signals.py --merge /tmp/x.json eval/results/dev-seeds-signals/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+from qa_bot.answer_format import strip_markers
+from qa_bot.config import get_settings
+from qa_bot.generation.models import yes_probability
+from qa_bot.generation.prompts import answers_prompt, as_data, data_hits, defang
+from qa_bot.retrieval.evidence import score_sentences
+from qa_bot.schema import Citation
+from qa_bot.service import QABot
+from qa_bot.verify.citations import quote_in_context
+
+
+def auc(scores: list[float], labels: list[int]) -> float:
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
+    return sum(pairs) / len(pairs) if pairs else float("nan")
+
+
+def draft_logprobs(model, prompt_messages, draft: str) -> tuple[float, float]:
+    """Mean and first-token log-probability of ``draft`` as the assistant's reply to ``prompt_messages``."""
+    import numpy as np
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from qa_bot.generation.models import _to_llama_messages
+
+    llm, lock = model.llama()
+    with lock:
+        template = llm.metadata["tokenizer.chat_template"]
+        vocab = llm._model
+        fmt = Jinja2ChatFormatter(template=template, eos_token=vocab.token_get_text(vocab.token_eos()), bos_token="")
+        prompt = fmt(messages=_to_llama_messages(prompt_messages)).prompt
+        p_tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        d_tokens = llm.tokenize(draft.encode(), add_bos=False, special=False)
+        llm.reset()
+        llm.eval(p_tokens)
+        lps = []
+        for tok in d_tokens:
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+            m = logits.max()
+            lps.append(float(logits[tok] - m - math.log(np.exp(logits - m).sum())))
+            llm.eval([tok])
+    return (sum(lps) / len(lps), lps[0]) if lps else (0.0, 0.0)
+
+
+def merge(rows_path: Path, results_path: Path) -> int:
+    """Record the measured ``answerable`` and first-token values as the chain's ``evidence_answers`` and
+    ``first_token`` signals of the same drafts in ``results_path`` (what eval/fit_abstention.py fits on)."""
+    rows = {x["id"]: x for x in json.loads(rows_path.read_text())}
+    data = json.loads(results_path.read_text())
+    n = 0
+    for r in data["results"]:
+        x = rows.get(r["id"])
+        if r.get("signals") and x and x["draft"] == strip_markers(r["draft"]).strip():
+            r["signals"]["evidence_answers"] = x["answerable"]
+            r["signals"]["first_token"] = math.exp(x["first_logprob"])
+            n += 1
+    data["signals_added"] = f"evidence_answers, first_token: eval/experiments/decision_signals.py ({n} drafts)"
+    results_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    print(f"{results_path}: added evidence_answers and first_token to {n} drafts")
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--merge", nargs=2, type=Path, metavar=("ROWS_JSON", "RESULTS_JSON"))
+    ap.add_argument("results", nargs="?")
+    ap.add_argument("--docs")
+    ap.add_argument("--store", default=None, help="store folder (default /tmp/exp-store-<docs name>)")
+    ap.add_argument("--out")
+    ap.add_argument("--logprob", action="store_true")
+    ap.add_argument("--forms", default="check_quote,check_window,check_chunk,answerable")
+    args = ap.parse_args()
+    if args.merge:
+        merge(*args.merge)
+        return
+    forms = [f for f in args.forms.split(",") if f]
+    store = args.store or f"/tmp/exp-store-{Path(args.docs).name}"
+    settings = get_settings().with_values(store_dir=store)
+    rows = []
+    with QABot(settings) as service:
+        service.ingest([Path(args.docs)])  # unchanged documents are skipped
+        bot = service.bot
+        model = bot.model("local")
+        records = [r for r in json.loads(Path(args.results).read_text())["results"] if r.get("signals")]
+        for r in records:
+            q = r["standalone_question"] or r["question"]
+            draft = strip_markers(r["draft"]).strip()
+            hits = bot.retrieve(q, None)
+            same = [h.chunk.chunk_id for h in hits] == [h["chunk_id"] for h in r["hits"]]
+            quotes = [c["quote"] for c in r["citations"]]
+            chunks, wins = [], []
+            for c in r["citations"]:
+                for h in hits:
+                    if h.chunk.doc_id == c["doc_id"] and h.chunk.start <= c["start"] and c["end"] <= h.chunk.end:
+                        chunks.append(h.chunk.text)
+                        cite = Citation(c["marker"], c["doc_id"], "", "", c["start"], c["end"], c["quote"])
+                        cite.passage, cite.passage_start = h.chunk.text, h.chunk.start
+                        wins.append(quote_in_context(cite))  # as the chain does
+                        break
+            wins = list(dict.fromkeys(wins)) or quotes
+            row = {"id": r["id"], "label": int(r["draft_correct"]), "same_hits": same, "draft": draft, "secs": {}}
+            evid = {
+                "check_quote": " ".join(quotes),
+                "check_window": " ".join(wins),
+                "check_chunk": " ".join(dict.fromkeys(chunks)) or " ".join(quotes),
+            }
+            for f in forms:
+                t = time.perf_counter()
+                if f == "answerable":
+                    msgs = answers_prompt.format_messages(evidence=as_data(" ".join(wins)), question=defang(q))
+                    row[f] = yes_probability(model, msgs)
+                else:
+                    row[f] = bot.self_check(q, evid[f], draft, "local")
+                row["secs"][f] = time.perf_counter() - t
+            if args.logprob:
+                readable = data_hits(hits)
+                scored = score_sentences(q, readable, bot.embedder, bot.settings.retrieval.evidence_lexical_weight)
+                prompt, inputs = bot.prompt_inputs(q, readable, scored)
+                t = time.perf_counter()
+                row["draft_logprob"], row["first_logprob"] = draft_logprobs(
+                    model, prompt.format_messages(**inputs), draft
+                )
+                row["secs"]["logprob"] = time.perf_counter() - t
+            rows.append(row)
+            print(
+                r["id"],
+                row["label"],
+                {k: round(v, 3) for k, v in row.items() if isinstance(v, float)},
+                draft[:50],
+                flush=True,
+            )
+    Path(args.out + ".json").write_text(json.dumps(rows, indent=1))
+    labels = [x["label"] for x in rows]
+    print(f"n={len(rows)} right={sum(labels)} same hits={sum(x['same_hits'] for x in rows)}")
+    for f in [*forms, *(["draft_logprob", "first_logprob"] if args.logprob else [])]:
+        secs = [x["secs"].get(f if "logprob" not in f else "logprob", 0) for x in rows]
+        print(f"{f:15s} AUC {auc([x[f] for x in rows], labels):.3f}  median {statistics.median(secs):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
