@@ -119,7 +119,10 @@ def test_rating_with_comment_is_logged_counted_and_exported(page, server, tmp_pa
     shot(page, "chat_03_rated")
     ask(page, "When did they hold them?", 2)
     page.locator("#qa-chatbot button[aria-label=Dislike]").last.click()
-    page.wait_for_function("() => document.querySelector('#qa-feedback').innerText.includes('👎')", timeout=10_000)
+    # Wait for the dislike to be counted: the counter shows "0 👎" before it is, so the emoji alone proves nothing.
+    page.wait_for_function(
+        "() => /, [1-9]\\d* 👎\\)/.test(document.querySelector('#qa-feedback').innerText)", timeout=10_000
+    )
     counter = page.locator("#qa-feedback").inner_text()
     m = re.search(r"(\d+) answers? rated \((\d+) 👍, (\d+) 👎\)", counter)
     assert m and int(m.group(2)) >= 1 and int(m.group(3)) >= 1, counter
