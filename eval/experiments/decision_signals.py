@@ -25,6 +25,8 @@ import statistics
 import time
 from pathlib import Path
 
+from self_check_forms import auc  # this folder: the ROC AUC the earlier experiment reports
+
 from qa_bot.answer_format import strip_markers
 from qa_bot.config import get_settings
 from qa_bot.generation.models import yes_probability
@@ -35,27 +37,13 @@ from qa_bot.service import QABot
 from qa_bot.verify.citations import quote_in_context
 
 
-def auc(scores: list[float], labels: list[int]) -> float:
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
-    return sum(pairs) / len(pairs) if pairs else float("nan")
-
-
 def draft_logprobs(model, prompt_messages, draft: str) -> tuple[float, float]:
     """Mean and first-token log-probability of ``draft`` as the assistant's reply to ``prompt_messages``."""
     import numpy as np
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    from qa_bot.generation.models import _to_llama_messages
 
     llm, lock = model.llama()
+    p_tokens = model.prompt_tokens(prompt_messages)  # as the chain's own probability readings render it
     with lock:
-        template = llm.metadata["tokenizer.chat_template"]
-        vocab = llm._model
-        fmt = Jinja2ChatFormatter(template=template, eos_token=vocab.token_get_text(vocab.token_eos()), bos_token="")
-        prompt = fmt(messages=_to_llama_messages(prompt_messages)).prompt
-        p_tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
         d_tokens = llm.tokenize(draft.encode(), add_bos=False, special=False)
         llm.reset()
         llm.eval(p_tokens)

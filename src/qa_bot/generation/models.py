@@ -238,28 +238,34 @@ class LocalChatModel(BaseChatModel):
         first = llm.tokenize(reply.encode(), add_bos=False, special=False)[:1]
         return float(probs[first[0]]) if first else 0.0
 
+    def prompt_tokens(self, messages: list[BaseMessage]) -> list[int]:
+        """``messages`` rendered with the GGUF's own chat template, ready for a reply, as token ids."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm, _ = self.llama()
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise QABotError(f"the local model {self.model_name} has no chat template")
+        vocab = llm._model  # private: the template needs the bos/eos token texts, as llama-cpp-python does
+        eos, bos = vocab.token_eos(), vocab.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.token_get_text(eos) if eos != -1 else "",
+            bos_token=vocab.token_get_text(bos) if bos != -1 else "",
+        )
+        # llama-cpp-python types the messages as per-role TypedDicts; ours are plain role/content dicts (a ChatMessage
+        # may carry any role), which its Jinja formatter renders all the same.
+        prompt = formatter(messages=_to_llama_messages(messages)).prompt  # type: ignore[arg-type]
+        return llm.tokenize(prompt.encode(), add_bos=False, special=True)
+
     def _next_token_probabilities(self, messages: list[BaseMessage], reuse_cache: bool) -> tuple[Any, Any]:
         """The loaded model and its distribution over the first token of the reply to ``messages``."""
         import numpy as np
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm, lock = self.llama()
         try:
+            tokens = self.prompt_tokens(messages)
             with lock:
-                template = llm.metadata.get("tokenizer.chat_template")
-                if not template:
-                    raise QABotError(f"the local model {self.model_name} has no chat template")
-                vocab = llm._model  # private: the template needs the bos/eos token texts, as llama-cpp-python does
-                eos, bos = vocab.token_eos(), vocab.token_bos()
-                formatter = Jinja2ChatFormatter(
-                    template=template,
-                    eos_token=vocab.token_get_text(eos) if eos != -1 else "",
-                    bos_token=vocab.token_get_text(bos) if bos != -1 else "",
-                )
-                # llama-cpp-python types the messages as per-role TypedDicts; ours are plain role/content dicts (a
-                # ChatMessage may carry any role), which its Jinja formatter renders all the same.
-                prompt = formatter(messages=_to_llama_messages(messages)).prompt  # type: ignore[arg-type]
-                tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
                 keep = 0
                 if reuse_cache:
                     # The common prefix of the evaluated tokens and the new prompt, less its last token: that one is
