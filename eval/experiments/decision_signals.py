@@ -7,6 +7,10 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
 * ``check_window``: the same question, the cited quote(s) with one neighbour sentence on each side;
 * ``check_chunk``: the same question over the whole cited passage(s);
 * ``answerable``: P(yes) that the window answers the question, without the draft (the chain's ``evidence_answers``);
+* ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
+* ``answerable_prefix``: the answer prompt itself with its last line replaced by the yes/no question, read right after
+  the answer prompt was evaluated (llama.cpp reuses the shared prefix: only the new last line is processed);
+* ``answerable_turn2``: a second user turn after the draft ("Does the text answer the question?"), cache reused;
 * ``draft_logprob``/``first_logprob``: mean / first-token log-probability of the draft under the answer prompt
   (teacher-forced; with ``--logprob``: one answer-prompt evaluation per draft, slow).
 
@@ -25,16 +29,23 @@ import statistics
 import time
 from pathlib import Path
 
+from langchain_core.messages import AIMessage, HumanMessage
 from self_check_forms import auc  # this folder: the ROC AUC the earlier experiment reports
 
 from qa_bot.answer_format import strip_markers
 from qa_bot.config import get_settings
+from qa_bot.evaluation.squad import f1 as squad_f1
 from qa_bot.generation.models import yes_probability
 from qa_bot.generation.prompts import answers_prompt, as_data, data_hits, defang
 from qa_bot.retrieval.evidence import score_sentences
 from qa_bot.schema import Citation
 from qa_bot.service import QABot
+from qa_bot.verify.abstain import compute_signals
 from qa_bot.verify.citations import quote_in_context
+
+
+PREFIX_CHECK = "Does the text answer the question? Reply yes or no."
+TURN2_CHECK = "Does the text answer the question? Reply yes or no."
 
 
 def draft_logprobs(model, prompt_messages, draft: str) -> tuple[float, float]:
@@ -56,7 +67,7 @@ def draft_logprobs(model, prompt_messages, draft: str) -> tuple[float, float]:
     return (sum(lps) / len(lps), lps[0]) if lps else (0.0, 0.0)
 
 
-def merge(rows_path: Path, results_path: Path) -> int:
+def merge(rows_path: Path, results_path: Path, fields: dict[str, str] | None = None) -> int:
     """Record the measured ``answerable`` and first-token values as the chain's ``evidence_answers`` and
     ``first_token`` signals of the same drafts in ``results_path`` (what eval/fit_abstention.py fits on)."""
     rows = {x["id"]: x for x in json.loads(rows_path.read_text())}
@@ -65,10 +76,14 @@ def merge(rows_path: Path, results_path: Path) -> int:
     for r in data["results"]:
         x = rows.get(r["id"])
         if r.get("signals") and x and x["draft"] == strip_markers(r["draft"]).strip():
-            r["signals"]["evidence_answers"] = x["answerable"]
-            r["signals"]["first_token"] = math.exp(x["first_logprob"])
+            if fields:  # another experiment's candidates under the signal names they replace
+                r["signals"].update({signal: x[key] for key, signal in fields.items()})
+            else:
+                r["signals"]["evidence_answers"] = x["answerable"]
+                r["signals"]["first_token"] = math.exp(x["first_logprob"])
             n += 1
-    data["signals_added"] = f"evidence_answers, first_token: eval/experiments/decision_signals.py ({n} drafts)"
+    names = ", ".join(fields.values()) if fields else "evidence_answers, first_token"
+    data["signals_added"] = f"{names}: eval/experiments/decision_signals.py ({n} drafts)"
     results_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     print(f"{results_path}: added evidence_answers and first_token to {n} drafts")
     return n
@@ -81,11 +96,12 @@ def main() -> None:
     ap.add_argument("--docs")
     ap.add_argument("--store", default=None, help="store folder (default /tmp/exp-store-<docs name>)")
     ap.add_argument("--out")
+    ap.add_argument("--as", dest="fields", help="with --merge: row keys as signals, e.g. coverage_window:question_coverage")
     ap.add_argument("--logprob", action="store_true")
     ap.add_argument("--forms", default="check_quote,check_window,check_chunk,answerable")
     args = ap.parse_args()
     if args.merge:
-        merge(*args.merge)
+        merge(*args.merge, dict(kv.split(":") for kv in args.fields.split(",")) if args.fields else None)
         return
     forms = [f for f in args.forms.split(",") if f]
     store = args.store or f"/tmp/exp-store-{Path(args.docs).name}"
@@ -118,18 +134,49 @@ def main() -> None:
                 "check_window": " ".join(wins),
                 "check_chunk": " ".join(dict.fromkeys(chunks)) or " ".join(quotes),
             }
+            readable = data_hits(hits)
+            scored = score_sentences(q, readable, bot.embedder, bot.settings.retrieval.evidence_lexical_weight)
+            prompt, inputs = bot.prompt_inputs(q, readable, scored)
+            answer_msgs = prompt.format_messages(**inputs)
+            titles = list(dict.fromkeys(h.chunk.title for c in r["citations"] for h in hits if h.chunk.doc_id == c["doc_id"]))
+            all_titles = list(dict.fromkeys(h.chunk.title for h in hits))
+            texts = {
+                "coverage_quote": (quotes, [h.chunk.text for h in hits]),
+                "coverage_window": (wins, [h.chunk.text for h in hits]),
+                "coverage_window_title": ([*wins, *titles], [h.chunk.text for h in hits] + all_titles),
+            }
             for f in forms:
+                if f in texts:  # text only: question_coverage and premise as compute_signals reads them
+                    sig = compute_signals(q, draft, *texts[f], self_check=0, support=0, retrieval=0, evidence_score=0)
+                    row[f], row[f.replace("coverage", "premise")] = sig.question_coverage, sig.premise
+                    continue
+                if f in ("answerable_prefix", "answerable_turn2"):
+                    model.first_token_probability(answer_msgs, draft)  # the answer prompt in the cache, as after generating
                 t = time.perf_counter()
-                if f == "answerable":
+                if f == "reanswer_window":
+                    # Self-consistency: the same answer prompt over the cited window(s) only; agreement with the draft.
+                    msgs = prompt.format_messages(evidence=as_data(" ".join(wins)), question=inputs["question"])
+                    re_text = strip_markers(str(model.invoke(msgs).content)).strip()
+                    row["reanswer_text"] = re_text
+                    row[f] = squad_f1(draft, re_text)
+                elif f == "answerable_evidence":
+                    msgs = answers_prompt.format_messages(evidence=inputs["evidence"], question=inputs["question"])
+                    row[f] = yes_probability(model, msgs)
+                elif f == "answerable_prefix":
+                    text = str(answer_msgs[0].content)
+                    head = text[: text.rindex("\n") + 1]
+                    msgs = [HumanMessage(head + PREFIX_CHECK)]
+                    row[f] = model.yes_probability(msgs, reuse_cache=True)
+                elif f == "answerable_turn2":
+                    msgs = [*answer_msgs, AIMessage(draft), HumanMessage(TURN2_CHECK)]
+                    row[f] = model.yes_probability(msgs, reuse_cache=True)
+                elif f == "answerable":
                     msgs = answers_prompt.format_messages(evidence=as_data(" ".join(wins)), question=defang(q))
                     row[f] = yes_probability(model, msgs)
                 else:
                     row[f] = bot.self_check(q, evid[f], draft, "local")
                 row["secs"][f] = time.perf_counter() - t
             if args.logprob:
-                readable = data_hits(hits)
-                scored = score_sentences(q, readable, bot.embedder, bot.settings.retrieval.evidence_lexical_weight)
-                prompt, inputs = bot.prompt_inputs(q, readable, scored)
                 t = time.perf_counter()
                 row["draft_logprob"], row["first_logprob"] = draft_logprobs(
                     model, prompt.format_messages(**inputs), draft
@@ -148,6 +195,9 @@ def main() -> None:
     print(f"n={len(rows)} right={sum(labels)} same hits={sum(x['same_hits'] for x in rows)}")
     for f in [*forms, *(["draft_logprob", "first_logprob"] if args.logprob else [])]:
         secs = [x["secs"].get(f if "logprob" not in f else "logprob", 0) for x in rows]
+        if f in ("coverage_quote", "coverage_window", "coverage_window_title"):
+            g = f.replace("coverage", "premise")
+            print(f"{g:15s} AUC {auc([x[g] for x in rows], labels):.3f}")
         print(f"{f:15s} AUC {auc([x[f] for x in rows], labels):.3f}  median {statistics.median(secs):.2f} s")
 
 

@@ -236,6 +236,14 @@ class GenerationSettings(_Group):
             "`legacy`: the old system prompt with refusal rule and [n] duty."
         ),
     )
+    reread_echo: bool = Field(
+        default=True,
+        description=(
+            'When the model\'s answer only repeats words of the question ("Japan\'s" for "Whose launches did Japan '
+            'cite?"), read once more with the other prompt form (question before/after the evidence) and keep that '
+            "answer if it says something new."
+        ),
+    )
     # Tuned on the evaluation sets, like the evidence weights above: change them with an eval.
     extractive_min_score: float = _share(
         0.45, "The extractive generator refuses when the best sentence's relevance score is below this."

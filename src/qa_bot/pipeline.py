@@ -39,6 +39,7 @@ from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.verify.abstain import Calibrator, compute_signals
+from qa_bot.verify.answer_types import echoes_question
 from qa_bot.verify.citations import quote_in_context, verify
 
 if TYPE_CHECKING:
@@ -207,6 +208,16 @@ class Bot:
                     for delta in chain.stream(messages):
                         raw += delta
                         yield delta
+                    if self.rereads(ans.standalone_question, raw):
+                        if stages:
+                            yield Stage("reread", "The answer only repeated the question: reading the evidence again")
+                        # The other prompt form reads differently: "Japan's" (from the question) becomes
+                        # "North Korea" (from the text) for "Whose launches did Japan's ministry cite?".
+                        other = question_last_answer_prompt if prompt is answer_prompt else answer_prompt
+                        again_messages = other.format_messages(**inputs)
+                        again = str(self.model(gen).invoke(again_messages).content)
+                        if again.strip() and not echoes_question(ans.standalone_question, again):
+                            raw, messages = again, again_messages
                     if raw.strip() and not is_refusal(raw) and self.uses_signal("first_token"):
                         from qa_bot.generation.models import first_token_probability
 
@@ -247,6 +258,11 @@ class Bot:
             )
         prompt = question_last_answer_prompt if s.generation.answer_prompt == "question-last" else answer_prompt
         return prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
+
+    def rereads(self, question: str, draft: str) -> bool:
+        """Whether a draft that only repeats the question's words gets a second reading."""
+        g = self.settings.generation
+        return g.reread_echo and g.answer_prompt != "legacy" and echoes_question(question, draft)
 
     def uses_signal(self, name: str) -> bool:
         """Whether the decision needs this signal: a model call for a signal the fitted model gives no weight is

@@ -125,7 +125,8 @@ class Stage:
     """A step of the answer chain as it starts or finishes, for a user watching: ``stream_answer(..., stages=True)``.
 
     name: ``condense`` (rewriting a follow-up), ``retrieve`` (done: ``hits`` holds the passages), ``generate`` (the
-    answer is being written) or ``verify`` (checking the citations). detail: one line in plain words.
+    answer is being written), ``reread`` (the answer only repeated the question: read again) or ``verify`` (checking
+    the citations). detail: one line in plain words.
     """
 
     name: str

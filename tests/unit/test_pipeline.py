@@ -109,6 +109,35 @@ def test_a_check_that_says_no_withholds_the_answer(bot, scripted_model):
 
 
 # --- refusals ----------------------------------------------------------------------------------------------------------
+def test_an_answer_that_only_repeats_the_question_is_read_again_with_the_other_prompt_form(bot, scripted_model):
+    question = "Whose jets flew over the Sea of Japan with Japanese fighter jets?"
+    scripted_model.script("Japanese fighter jets", "US F-16s")
+    before, a = run(bot, question, stages=True)
+    first, again = scripted_model.prompt_texts()
+    # the second reading has the question only after the evidence (the first had it before as well)
+    assert first.startswith(f"Question: {question}") and not again.startswith("Question:")
+    assert first.rstrip().endswith(again.rstrip()[-60:]) and question in again
+    assert "reread" in [i.name for i in before if isinstance(i, Stage)]
+    assert not a.refused and a.text.startswith("US F-16s")
+
+
+def test_a_second_reading_that_also_repeats_the_question_is_not_taken(bot, scripted_model):
+    question = "Whose jets flew over the Sea of Japan with Japanese fighter jets?"
+    scripted_model.script("Japanese fighter jets", "Japanese jets")
+    _, a = run(bot, question)
+    assert len(scripted_model.prompts) == 2 and a.flagged_sentences == ["Japanese fighter jets"]  # the first kept
+
+
+def test_an_answer_with_something_new_is_not_read_again(bot, scripted_model, fake_store):
+    scripted_model.script("Sea of Japan")
+    run(bot, "Over which sea did Japanese and US fighter jets fly?")
+    assert len(scripted_model.prompts) == 1
+    bot.settings = fake_store.with_values(reread_echo=False)
+    scripted_model.script("Japanese fighter jets")
+    run(bot, "Whose jets flew over the Sea of Japan with Japanese fighter jets?")
+    assert len(scripted_model.prompts) == 2  # switched off: one reading
+
+
 def test_the_models_refusal_is_the_answer(bot, scripted_model):
     scripted_model.script("The documents don't say.")
     before, a = run(bot, SEA_Q)
