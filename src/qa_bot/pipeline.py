@@ -39,7 +39,7 @@ from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.verify.abstain import Calibrator, compute_signals
-from qa_bot.verify.answer_types import echoes_question
+from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 from qa_bot.verify.citations import quote_in_context, verify
 
 if TYPE_CHECKING:
@@ -287,7 +287,13 @@ class Bot:
         question = ans.standalone_question
         # Attribution reads the whole retrieved passages, not only the windows the model saw: a claim may rest on a
         # sentence just outside a window. Each citation's quote is still the exact supporting sentence(s).
-        checked = verify(raw, hits, question=question, threshold=self.settings.verification.support_threshold)
+        checked = verify(
+            raw,
+            hits,
+            question=question,
+            threshold=self.settings.verification.support_threshold,
+            every_document=asks_across_documents(question),
+        )
         if checked.supported_sentences == 0:
             # Nothing the model said is backed by the evidence: it answered from its own knowledge, or guessed.
             ans.text, ans.refused, ans.flagged_sentences = REFUSAL_TEXT, True, checked.flagged

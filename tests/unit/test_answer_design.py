@@ -12,6 +12,7 @@ from qa_bot.retrieval.evidence import ScoredSentence, select_evidence
 from qa_bot.schema import Chunk, SearchHit
 from qa_bot.text import sentence_spans
 from qa_bot.verify.abstain import Calibrator, Signals, compute_signals, fit_logistic
+from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 
 DOC_A = (
     "Japan and NATO agreed to step up cooperation. Four Japanese F-15 fighter jets and two US F-16s flew over the Sea of Japan. "
@@ -231,3 +232,33 @@ def test_agreement_is_the_share_of_answer_words_in_the_best_matching_sentences()
     # "Repeated" comes from a sentence the question does not match best.
     assert compute_signals(q, "Repeated launches [1]", best, best, best_sentences=best, **common).agreement == 0.0
     assert compute_signals(q, "Four jets [1]", best, best, **common).agreement == 0.0  # no sentences given
+
+
+@pytest.mark.parametrize(
+    ("question", "across"),
+    [
+        ("Which country's rising power is cited in both articles as a reason?", True),
+        ("Which prime minister is mentioned both in the 2022 AP report and in the 2024 UNN report?", True),
+        ("Which name appears in each of the reports?", True),
+        ("What do all the documents say about China?", True),
+        ("Who won in both years?", False),  # "both", but not about the documents
+        ("What are the three sources of American Union Law?", False),
+        ("Who heads NATO's Military Committee?", False),
+    ],
+)
+def test_a_question_about_several_documents_is_recognised(question, across):
+    assert asks_across_documents(question) is across
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "echo"),
+    [
+        ("Whose missile launches did Japan's Defense Ministry cite?", "Japan's missile launches", True),
+        ("Which country is linked to Japan's security concerns?", "Japan [1]", True),
+        ("Over which sea did Japanese and US fighter jets fly?", "Sea of Japan [1]", False),  # "Japan" is new
+        ("Whose missile launches did Japan's Defense Ministry cite?", "North Korea's", False),
+        ("Who heads NATO's Military Committee?", "The documents don't say.", False),
+    ],
+)
+def test_an_answer_that_only_repeats_the_question_is_recognised(question, answer, echo):
+    assert echoes_question(question, answer) is echo

@@ -108,6 +108,23 @@ def test_a_short_answer_named_in_several_passages_cites_the_one_about_the_questi
     assert verify("Kishida", hits).citations[0].chunk_id.endswith("00000")
 
 
+def test_an_answer_about_several_documents_cites_each_document_that_supports_it():
+    hits = [
+        _hit("Prime Minister Fumio Kishida has been invited to the NATO summit later this month.", 0, doc="ap"),
+        _hit("Fumio Kishida met Jens Stoltenberg at the summit in Washington.", 1, doc="unn"),
+        _hit("Fumio Kishida said the security of Europe and Asia is intertwined.", 2, doc="ap"),
+        _hit("The drills involved four Japanese F-15 fighter jets.", 3, doc="kyodo"),
+    ]
+    q = "Which prime minister is mentioned in both articles?"
+    v = verify("Fumio Kishida", hits, question=q, every_document=True)
+    # one citation per document that names him (not the second AP passage, not the document that does not)
+    assert v.text == "Fumio Kishida [1][2]"
+    assert [c.doc_id for c in v.citations] == ["ap", "unn"] and all("Kishida" in c.quote for c in v.citations)
+    assert [c.chunk_id.rsplit(":", 1)[-1] for c in v.citations] == ["00000", "00001"]
+    # asked about one document, one citation
+    assert verify("Fumio Kishida", hits, question=q).text == "Fumio Kishida [1]"
+
+
 def test_a_quote_in_context_has_one_sentence_of_its_passage_on_each_side():
     passage = "Tokyo hosted the talks. The drills used four F-15s. Two F-16s joined them. The ministry said so."
     quote = "The drills used four F-15s."

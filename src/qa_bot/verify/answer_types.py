@@ -36,6 +36,20 @@ def echoes_question(question: str, answer_text: str) -> bool:
     return bool(said) and not is_refusal(answer_text) and said <= asked
 
 
+_DOCUMENTS = r"(?:articles?|reports?|documents?|stories|story|texts?|sources?|papers?|files?)"
+_ACROSS = re.compile(
+    rf"\bboth(?:\s+[\w'’-]+){{0,4}}?\s+{_DOCUMENTS}\b|\beach\s+(?:of the\s+)?{_DOCUMENTS}\b"
+    r"|\b(?:all|the two|the three|all three|all the)\s+(?:articles|reports|documents|files)\b",
+    re.I,
+)
+
+
+def asks_across_documents(question: str) -> bool:
+    """Whether the question asks what several documents say ("cited in both articles", "mentioned both in the AP
+    report and in the UNN report"): its answer is cited from each document that supports it."""
+    return bool(_ACROSS.search(question))
+
+
 def question_kind(question: str) -> str:
     q = question.lower()
     if re.search(

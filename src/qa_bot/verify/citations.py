@@ -114,11 +114,14 @@ def verify(
     doc_texts: dict[str, str] | None = None,
     question: str = "",
     threshold: float = _DEFAULT_THRESHOLD,
+    every_document: bool = False,
 ) -> Verified:
     """Check each sentence's markers against the passages; re-point, drop or add markers; renumber in order of use.
 
     ``hits[i]`` is passage ``[i+1]`` as the generator saw it. Citations carry the exact supporting span with offsets
-    into the document's cleaned text (``doc_texts`` only double-checks them when given).
+    into the document's cleaned text (``doc_texts`` only double-checks them when given). ``every_document``: a
+    supported sentence also cites the best supporting passage of each other document that supports it (a question
+    about what "both articles" say is answered from both).
     """
     passages = {i + 1: h for i, h in enumerate(hits)}
     out_parts: list[str] = []
@@ -153,6 +156,12 @@ def verify(
             keep = [best] if best is not None and checks[best].ok else []
         if not keep:
             keep = _supporting_pair(claim, passages, checks, question, threshold)
+        if keep and every_document:
+            docs = {passages[n].chunk.doc_id for n in keep}
+            for n in sorted(checks, key=lambda n: (-checks[n].score, -_asked_in_quote(n), n)):
+                if checks[n].ok and passages[n].chunk.doc_id not in docs:
+                    keep.append(n)
+                    docs.add(passages[n].chunk.doc_id)
         if keep:
             supported_n += 1
         else:
