@@ -7,6 +7,7 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
 * ``check_window``: the same question, the cited quote(s) with one neighbour sentence on each side;
 * ``check_chunk``: the same question over the whole cited passage(s);
 * ``answerable``: P(yes) that the window answers the question, without the draft (the chain's ``evidence_answers``);
+* ``answerable_quote``: the same without the neighbour sentences (shorter, so faster);
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
 * ``answerable_prefix``: the answer prompt itself with its last line replaced by the yes/no question, read right after
   the answer prompt was evaluated (llama.cpp reuses the shared prefix: only the new last line is processed);
@@ -40,12 +41,25 @@ from qa_bot.generation.prompts import answers_prompt, as_data, data_hits, defang
 from qa_bot.retrieval.evidence import score_sentences
 from qa_bot.schema import Citation
 from qa_bot.service import QABot
+from qa_bot.text import sentence_spans
 from qa_bot.verify.abstain import compute_signals
-from qa_bot.verify.citations import quote_in_context
-
 
 PREFIX_CHECK = "Does the text answer the question? Reply yes or no."
 TURN2_CHECK = "Does the text answer the question? Reply yes or no."
+
+
+def quote_in_context(c: Citation, neighbours: int = 1) -> str:
+    """The citation's quote with ``neighbours`` sentences of its passage before and after it (the quote alone when the
+    passage is unknown)."""
+    a, b = c.start - c.passage_start, c.end - c.passage_start
+    if not c.passage or not 0 <= a < b <= len(c.passage):
+        return c.quote
+    spans = sentence_spans(c.passage)
+    inside = [i for i, (s, e) in enumerate(spans) if e > a and s < b]
+    if not inside:
+        return c.quote
+    lo, hi = max(0, inside[0] - neighbours), min(len(spans) - 1, inside[-1] + neighbours)
+    return c.passage[min(spans[lo][0], a) : max(spans[hi][1], b)]
 
 
 def draft_logprobs(model, prompt_messages, draft: str) -> tuple[float, float]:
@@ -125,7 +139,7 @@ def main() -> None:
                         chunks.append(h.chunk.text)
                         cite = Citation(c["marker"], c["doc_id"], "", "", c["start"], c["end"], c["quote"])
                         cite.passage, cite.passage_start = h.chunk.text, h.chunk.start
-                        wins.append(quote_in_context(cite))  # as the chain does
+                        wins.append(quote_in_context(cite))  # as the chain did until the quote-only check
                         break
             wins = list(dict.fromkeys(wins)) or quotes
             row = {"id": r["id"], "label": int(r["draft_correct"]), "same_hits": same, "draft": draft, "secs": {}}
@@ -170,6 +184,9 @@ def main() -> None:
                 elif f == "answerable_turn2":
                     msgs = [*answer_msgs, AIMessage(draft), HumanMessage(TURN2_CHECK)]
                     row[f] = model.yes_probability(msgs, reuse_cache=True)
+                elif f == "answerable_quote":  # the cited quote(s) alone: fewer tokens to read
+                    msgs = answers_prompt.format_messages(evidence=as_data(" ".join(quotes)), question=defang(q))
+                    row[f] = yes_probability(model, msgs)
                 elif f == "answerable":
                     msgs = answers_prompt.format_messages(evidence=as_data(" ".join(wins)), question=defang(q))
                     row[f] = yes_probability(model, msgs)

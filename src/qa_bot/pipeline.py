@@ -40,7 +40,7 @@ from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.verify.abstain import Calibrator, compute_signals
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
-from qa_bot.verify.citations import quote_in_context, verify
+from qa_bot.verify.citations import verify
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -308,7 +308,9 @@ class Bot:
             else 0.5
         )
         p_answers = (
-            self.evidence_check(question, " ".join(dict.fromkeys(quote_in_context(c) for c in ans.citations)), gen)
+            # The cited quotes alone: on the dev drafts they separate right from wrong drafts as well as the quotes
+            # with a neighbour sentence on each side (ROC AUC seeds 0.91 / SQuAD 0.83 vs 0.91 / 0.81), in 2/3 the time.
+            self.evidence_check(question, " ".join(dict.fromkeys(cited)), gen)
             if self.uses_signal("evidence_answers")
             else 0.5
         )

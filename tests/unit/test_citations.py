@@ -4,7 +4,7 @@ sentences, support of a sentence by a passage, and sentences addressed to an AI 
 from __future__ import annotations
 
 from qa_bot.schema import Chunk, Citation, SearchHit
-from qa_bot.verify.citations import quote_in_context, support, verify
+from qa_bot.verify.citations import support, verify
 
 
 def _hit(text: str, n: int = 0, doc: str = "d") -> SearchHit:
@@ -123,23 +123,3 @@ def test_an_answer_about_several_documents_cites_each_document_that_supports_it(
     assert [c.chunk_id.rsplit(":", 1)[-1] for c in v.citations] == ["00000", "00001"]
     # asked about one document, one citation
     assert verify("Fumio Kishida", hits, question=q).text == "Fumio Kishida [1]"
-
-
-def test_a_quote_in_context_has_one_sentence_of_its_passage_on_each_side():
-    passage = "Tokyo hosted the talks. The drills used four F-15s. Two F-16s joined them. The ministry said so."
-    quote = "The drills used four F-15s."
-    at = passage.index(quote)
-
-    def cite(q: str, start: int, known: str = passage) -> Citation:
-        return Citation(1, "d", "t", "s", 100 + start, 100 + start + len(q), q, passage=known, passage_start=100)
-
-    assert (
-        quote_in_context(cite(quote, at))
-        == "Tokyo hosted the talks. The drills used four F-15s. Two F-16s joined them."
-    )
-    assert quote_in_context(cite(quote, at), neighbours=0) == quote
-    first = "Tokyo hosted the talks."
-    assert (
-        quote_in_context(cite(first, 0)) == "Tokyo hosted the talks. The drills used four F-15s."
-    )  # no sentence before
-    assert quote_in_context(cite(quote, at, known="")) == quote  # passage unknown: the quote alone

@@ -88,9 +88,9 @@ Proposed answer: {answer}
 Does the evidence show that the proposed answer correctly answers the question? Reply yes or no."""
 check_prompt = ChatPromptTemplate.from_messages([("human", CHECK_HUMAN)])
 
-# The same kind of judgement without the proposed answer: does the cited text (with its neighbour sentences) answer the
-# question at all? An unanswerable question drafted from a nearby sentence is caught here: on the 49 seed dev drafts
-# this P(yes) separates right from wrong ones with ROC AUC 0.91, the check above with 0.74 (README "Answer quality").
+# The same kind of judgement without the proposed answer: does the cited text answer the question at all? An
+# unanswerable question drafted from a nearby sentence is caught here: on the 49 seed dev drafts this P(yes) separates
+# right from wrong ones with ROC AUC 0.91, the check above with 0.74 (README "Answer quality").
 ANSWERS_HUMAN = """Evidence: {evidence}
 
 Question: {question}

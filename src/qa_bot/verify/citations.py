@@ -205,17 +205,3 @@ def verify(
             )
         )
     return Verified(text, citations, flagged, supported_n, total)
-
-
-def quote_in_context(c: Citation, neighbours: int = 1) -> str:
-    """The citation's quote with ``neighbours`` sentences of its passage before and after it (the quote alone when the
-    passage is unknown)."""
-    a, b = c.start - c.passage_start, c.end - c.passage_start
-    if not c.passage or not 0 <= a < b <= len(c.passage):
-        return c.quote
-    spans = sentence_spans(c.passage)
-    inside = [i for i, (s, e) in enumerate(spans) if e > a and s < b]
-    if not inside:
-        return c.quote
-    lo, hi = max(0, inside[0] - neighbours), min(len(spans) - 1, inside[-1] + neighbours)
-    return c.passage[min(spans[lo][0], a) : max(spans[hi][1], b)]
