@@ -99,7 +99,7 @@ def merge(rows_path: Path, results_path: Path, fields: dict[str, str] | None = N
     names = ", ".join(fields.values()) if fields else "evidence_answers, first_token"
     data["signals_added"] = f"{names}: eval/experiments/decision_signals.py ({n} drafts)"
     results_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    print(f"{results_path}: added evidence_answers and first_token to {n} drafts")
+    print(f"{results_path}: {names} recorded for {n} drafts")
     return n
 
 
