@@ -215,7 +215,9 @@ class Bot:
                         # "North Korea" (from the text) for "Whose launches did Japan's ministry cite?".
                         other = question_last_answer_prompt if prompt is answer_prompt else answer_prompt
                         again_messages = other.format_messages(**inputs)
+                        t_again = time.perf_counter()
                         again = str(self.model(gen).invoke(again_messages).content)
+                        ans.timings["reread"] = _lap(t_again)  # within "generate"; shown in the answer's details
                         if again.strip() and not echoes_question(ans.standalone_question, again):
                             raw, messages = again, again_messages
                     if raw.strip() and not is_refusal(raw) and self.uses_signal("first_token"):

@@ -117,7 +117,7 @@ def test_an_answer_that_only_repeats_the_question_is_read_again_with_the_other_p
     # the second reading has the question only after the evidence (the first had it before as well)
     assert first.startswith(f"Question: {question}") and not again.startswith("Question:")
     assert first.rstrip().endswith(again.rstrip()[-60:]) and question in again
-    assert "reread" in [i.name for i in before if isinstance(i, Stage)]
+    assert "reread" in [i.name for i in before if isinstance(i, Stage)] and "reread" in a.timings
     assert not a.refused and a.text.startswith("US F-16s")
 
 
