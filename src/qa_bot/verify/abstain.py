@@ -37,8 +37,8 @@ class Signals:
     # Share of the answer's content words found in the two sentences the extractive generator would answer with: an
     # answer taken from elsewhere than the sentences that best match the question is more often wrong (no model call).
     agreement: float = 0.0
-    # The model's P(yes) that the cited sentences answer the question; asked without
-    # the answer, so an answer that merely sounds right cannot sway it.
+    # The model's P(yes) that the cited sentences answer the question; asked without the answer, so an answer that
+    # merely sounds right cannot sway it.
     evidence_answers: float = 0.0
     # The probability of the answer's first token under the answer prompt: how sure the model was of how to begin.
     first_token: float = 0.0
