@@ -98,6 +98,13 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if (w not in STOPWORDS and len(w) > 1) or w.isdigit()]
 
 
+def added_words(question: str, text: str) -> list[str]:
+    """The content words of ``text`` the question does not have: what an answer says beyond restating the question.
+    Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?"."""
+    asked = {norm_token(w, demonyms=False) for w in content_words(question)}
+    return [w for w in content_words(text) if norm_token(w, demonyms=False) not in asked]
+
+
 def content_tokens(text: str) -> list[str]:
     """Stemmed, lower-cased, stopwords removed; number words become digits."""
     return [norm_token(w) for w in content_words(text)]

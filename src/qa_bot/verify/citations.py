@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from qa_bot.answer_format import cited_numbers, strip_markers
 from qa_bot.config import setting_default
 from qa_bot.schema import Citation, SearchHit
-from qa_bot.text import content_tokens, content_words, key_terms, norm_token, passage_terms, sentence_spans
+from qa_bot.text import added_words, content_tokens, content_words, key_terms, norm_token, passage_terms, sentence_spans
 
 # The judge of the evaluation's citation scores calls support() without a threshold: it keeps the default, so a
 # tuned QA_BOT_SUPPORT_THRESHOLD cannot move the metric that judges it.
@@ -55,11 +55,7 @@ def support(sentence: str, passage: str, question: str = "", threshold: float = 
     numbers = {t for t in key_terms(question) if t[:1].isdigit() or t in _CALENDAR} if question else set()
     score = sum(t in have or t in numbers for t in toks) / len(toks)
     missing = {t for t in key_terms(claim) if t not in have and t not in numbers}
-    # Compared as written, nationality words kept: "the Sea of Japan" adds to "...did Japanese jets fly over?".
-    asked = {norm_token(w, demonyms=False) for w in content_words(question)}
-    adds = not question or any(
-        t in have for w, t in zip(claim_words, toks, strict=True) if norm_token(w, demonyms=False) not in asked
-    )
+    adds = not question or any(norm_token(w) in have for w in added_words(question, claim))
     return Support(score, missing, adds, threshold)
 
 
