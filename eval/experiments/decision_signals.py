@@ -37,15 +37,15 @@ from qa_bot.answer_format import strip_markers
 from qa_bot.config import get_settings
 from qa_bot.evaluation.squad import f1 as squad_f1
 from qa_bot.generation.models import yes_probability
-from qa_bot.generation.prompts import answers_prompt, as_data, data_hits, defang
+from qa_bot.generation.prompts import answers_prompt, as_data, data_hits
 from qa_bot.retrieval.evidence import score_sentences
 from qa_bot.schema import Citation
 from qa_bot.service import QABot
 from qa_bot.text import sentence_spans
 from qa_bot.verify.abstain import compute_signals
 
-PREFIX_CHECK = "Does the text answer the question? Reply yes or no."
-TURN2_CHECK = "Does the text answer the question? Reply yes or no."
+# Asked after the answer prompt, as its last line or as a second turn (the answer prompt calls the evidence "the text").
+TEXT_CHECK = "Does the text answer the question? Reply yes or no."
 
 
 def quote_in_context(c: Citation, neighbours: int = 1) -> str:
@@ -110,7 +110,9 @@ def main() -> None:
     ap.add_argument("--docs")
     ap.add_argument("--store", default=None, help="store folder (default /tmp/exp-store-<docs name>)")
     ap.add_argument("--out")
-    ap.add_argument("--as", dest="fields", help="with --merge: row keys as signals, e.g. coverage_window:question_coverage")
+    ap.add_argument(
+        "--as", dest="fields", help="with --merge: row keys as signals, e.g. coverage_window:question_coverage"
+    )
     ap.add_argument("--logprob", action="store_true")
     ap.add_argument("--forms", default="check_quote,check_window,check_chunk,answerable")
     args = ap.parse_args()
@@ -152,7 +154,9 @@ def main() -> None:
             scored = score_sentences(q, readable, bot.embedder, bot.settings.retrieval.evidence_lexical_weight)
             prompt, inputs = bot.prompt_inputs(q, readable, scored)
             answer_msgs = prompt.format_messages(**inputs)
-            titles = list(dict.fromkeys(h.chunk.title for c in r["citations"] for h in hits if h.chunk.doc_id == c["doc_id"]))
+            titles = list(
+                dict.fromkeys(h.chunk.title for c in r["citations"] for h in hits if h.chunk.doc_id == c["doc_id"])
+            )
             all_titles = list(dict.fromkeys(h.chunk.title for h in hits))
             texts = {
                 "coverage_quote": (quotes, [h.chunk.text for h in hits]),
@@ -165,7 +169,9 @@ def main() -> None:
                     row[f], row[f.replace("coverage", "premise")] = sig.question_coverage, sig.premise
                     continue
                 if f in ("answerable_prefix", "answerable_turn2"):
-                    model.first_token_probability(answer_msgs, draft)  # the answer prompt in the cache, as after generating
+                    model.first_token_probability(
+                        answer_msgs, draft
+                    )  # the answer prompt in the cache, as after generating
                 t = time.perf_counter()
                 if f == "reanswer_window":
                     # Self-consistency: the same answer prompt over the cited window(s) only; agreement with the draft.
@@ -179,17 +185,15 @@ def main() -> None:
                 elif f == "answerable_prefix":
                     text = str(answer_msgs[0].content)
                     head = text[: text.rindex("\n") + 1]
-                    msgs = [HumanMessage(head + PREFIX_CHECK)]
+                    msgs = [HumanMessage(head + TEXT_CHECK)]
                     row[f] = model.yes_probability(msgs, reuse_cache=True)
                 elif f == "answerable_turn2":
-                    msgs = [*answer_msgs, AIMessage(draft), HumanMessage(TURN2_CHECK)]
+                    msgs = [*answer_msgs, AIMessage(draft), HumanMessage(TEXT_CHECK)]
                     row[f] = model.yes_probability(msgs, reuse_cache=True)
                 elif f == "answerable_quote":  # the cited quote(s) alone: fewer tokens to read
-                    msgs = answers_prompt.format_messages(evidence=as_data(" ".join(quotes)), question=defang(q))
-                    row[f] = yes_probability(model, msgs)
+                    row[f] = bot.evidence_check(q, " ".join(quotes), "local")  # as the chain asks it
                 elif f == "answerable":
-                    msgs = answers_prompt.format_messages(evidence=as_data(" ".join(wins)), question=defang(q))
-                    row[f] = yes_probability(model, msgs)
+                    row[f] = bot.evidence_check(q, " ".join(wins), "local")
                 else:
                     row[f] = bot.self_check(q, evid[f], draft, "local")
                 row["secs"][f] = time.perf_counter() - t
