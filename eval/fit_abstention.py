@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         {n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w)} | {n: 0.0 for n in args.without},
         round(b, 4),
         round(t, 4),
-        fitted_on=f"{len(ys)} dev answers ({sum(ys)} correct) from " + ", ".join(p.parent.name for p in args.results),
+        fitted_on=f"{len(ys)} dev answers ({sum(ys)} correct) from "
+        + ", ".join(p.parent.name for p in args.results)
+        + f"; l2 {args.l2:g}",
     )
     args.out.write_text(cal.to_json())
     write_reliability(ps, ys, args.plot, f"abstention model on dev (n={len(ys)})")

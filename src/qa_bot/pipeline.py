@@ -33,7 +33,13 @@ from qa_bot.generation.prompts import (
     question_last_answer_prompt,
 )
 from qa_bot.index.store import Store
-from qa_bot.retrieval.evidence import ScoredSentence, answerable, score_sentences, select_evidence
+from qa_bot.retrieval.evidence import (
+    ScoredSentence,
+    answerable,
+    document_texts,
+    score_sentences,
+    select_evidence,
+)
 from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
@@ -181,14 +187,23 @@ class Bot:
             raw = ""
             first_token = 0.5
             scored: list[ScoredSentence] = []
+            documents: dict[str, str] = {}
             if not hits or not self.relevant(hits):
                 raw = REFUSAL_TEXT
             else:
                 readable = data_hits(hits)
                 if stages:
                     yield Stage("generate", f"Writing the answer ({gen} generator)")
+                # A model's answer is judged afterwards by the calibrated decision, which needs the question's names
+                # looked for in the whole documents; the extractive generator has no decision after it, and answers
+                # only from a passage that itself states them (its refusals of false premises rest on that).
+                documents = self.documents(hits) if spec.uses_model else {}
                 scored = score_sentences(
-                    ans.standalone_question, readable, self.embedder, self.settings.retrieval.evidence_lexical_weight
+                    ans.standalone_question,
+                    readable,
+                    self.embedder,
+                    self.settings.retrieval.evidence_lexical_weight,
+                    documents,
                 )
                 if not spec.uses_model:
                     raw = (
@@ -230,7 +245,7 @@ class Bot:
             t = time.perf_counter()
             if stages:
                 yield Stage("verify", "Checking the citations against the passages")
-            self.decide(ans, raw, hits, scored, gen, first_token)
+            self.decide(ans, raw, hits, scored, gen, first_token, documents)
             ans.timings["verify"] = _lap(t)
         except QABotError:
             raise
@@ -261,6 +276,15 @@ class Bot:
         prompt = question_last_answer_prompt if s.generation.answer_prompt == "question-last" else answer_prompt
         return prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
 
+    def documents(self, hits: list[SearchHit]) -> dict[str, str]:
+        """The whole text of each hit's document, by id (those the retriever knows)."""
+        out: dict[str, str] = {}
+        for doc_id in dict.fromkeys(h.chunk.doc_id for h in hits):
+            text = self.retriever.document_text(doc_id)
+            if text:
+                out[doc_id] = text
+        return out
+
     def rereads(self, question: str, draft: str) -> bool:
         """Whether a draft that only repeats the question's words gets a second reading."""
         g = self.settings.generation
@@ -281,8 +305,10 @@ class Bot:
         scored: list[ScoredSentence],
         gen: str,
         first_token: float = 0.5,
+        documents: Mapping[str, str] | None = None,
     ) -> None:
-        """Attribute the raw answer to the retrieved passages, then answer or abstain."""
+        """Attribute the raw answer to the retrieved passages, then answer or abstain (``documents``: the whole text
+        of the hits' documents, by id, where the question's names and numbers are looked for)."""
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
             return
@@ -320,7 +346,7 @@ class Bot:
             question,
             ans.text,
             cited,
-            [h.chunk.text for h in hits],
+            document_texts(hits, documents),
             self_check=p_yes,
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0),

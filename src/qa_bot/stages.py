@@ -19,6 +19,11 @@ class Retriever(Protocol):
 
     def search(self, query: str, k: int | None = None) -> list[SearchHit]: ...
 
+    def document_text(self, doc_id: str) -> str | None:
+        """The whole text of an indexed document (None when it is not known): where the answer chain looks for the
+        question's names and numbers that a passage itself does not repeat."""
+        ...
+
 
 @runtime_checkable
 class Embedder(Protocol):

@@ -173,6 +173,9 @@ class FakeRetriever:
         self.queries.append((query, k))
         return list(self.hits)[: k or 4]
 
+    def document_text(self, doc_id):
+        return None  # unknown: the chain reads the passages alone
+
 
 class FakeEmbedder:
     """Every text the same unit vector: similarity 1, so only the question-word overlap ranks sentences."""

@@ -8,7 +8,7 @@ import pytest
 
 from qa_bot.generation.prompts import as_data, defang, format_evidence
 from qa_bot.pipeline import drop_given_answer
-from qa_bot.retrieval.evidence import ScoredSentence, select_evidence
+from qa_bot.retrieval.evidence import ScoredSentence, answerable, document_texts, score_sentences, select_evidence
 from qa_bot.schema import Chunk, SearchHit
 from qa_bot.text import sentence_spans
 from qa_bot.verify.abstain import Calibrator, Signals, compute_signals, fit_logistic
@@ -68,6 +68,45 @@ def test_evidence_respects_the_character_budget_and_merges_overlaps():
     assert len(ev) == 1  # the two windows overlap: one longer window
     small = select_evidence(_scored(hits, {"F-15": 0.9}), hits, max_items=4, max_chars=120, window=1)
     assert sum(len(h.chunk.text) for h in small) <= 120 and "F-15" in small[0].chunk.text
+
+
+class _SameVector:
+    """Every text the same vector: only the question-word overlap ranks sentences."""
+
+    def embed_documents(self, texts):
+        return [[1.0] for _ in texts]
+
+    def embed_query(self, text):
+        return [1.0]
+
+
+def test_the_question_s_names_and_dates_are_looked_for_in_the_whole_document():
+    # The passage names Rob Bauer; only its article (a photo caption elsewhere, and the byline title) dates the visit
+    # and names the agency.
+    article = "AP News. Tokyo, June 7, 2022. Photo caption. " + DOC_A
+    passage = _hit("ap", "Rob Bauer heads the NATO Military Committee. He visited Tokyo.", offset=200, title="AP News")
+    q = "Who heads the NATO Military Committee that visited Tokyo in June 2022, according to AP?"
+    alone = score_sentences(q, [passage], _SameVector(), 0.5)
+    assert alone[0].missing == {"june", "2022", "ap"} and answerable(alone) == []
+    whole = score_sentences(q, [passage], _SameVector(), 0.5, {"ap": article})
+    assert whole[0].missing == frozenset() and "Rob Bauer" in answerable(whole)[0].text
+    # a date the article never states is still missing: a false premise
+    wrong = score_sentences(q.replace("2022", "2019"), [passage], _SameVector(), 0.5, {"ap": article})
+    assert wrong[0].missing == {"2019"}
+    # a document whose text is not known: its passage alone
+    assert score_sentences(q, [passage], _SameVector(), 0.5, {"other": article})[0].missing == {"june", "2022", "ap"}
+
+
+def test_the_premise_signal_reads_each_retrieved_document_once_with_the_titles():
+    a1, a2 = _hit("a", "Rob Bauer heads it.", title="Tokyo visit"), _hit("a", "He visited Tokyo.", offset=50)
+    b = _hit("b", "Kishida spoke.", title="UNN report")
+    texts = document_texts([a1, a2, b], {"a": DOC_A})
+    assert texts == [DOC_A, "Kishida spoke.", "Tokyo visit", "T", "UNN report"]
+    common = dict(self_check=0.5, support=1.0, retrieval=0.5, evidence_score=0.5)
+    q = "Who heads the NATO Military Committee, according to UNN, that visited Tokyo in June?"
+    assert compute_signals(q, "Rob Bauer [1]", ["Rob Bauer heads it."], texts, **common).premise == 1.0
+    passages = [h.chunk.text for h in (a1, a2, b)]
+    assert compute_signals(q, "Rob Bauer [1]", ["Rob Bauer heads it."], passages, **common).premise == 0.0
 
 
 def test_evidence_groups_by_document_under_the_title_as_data():

@@ -108,6 +108,30 @@ def test_a_check_that_says_no_withholds_the_answer(bot, scripted_model):
     assert a.draft == "Rob Bauer [1]" and a.confidence < bot.calibrator.threshold  # kept for the "how" block
 
 
+def test_the_question_s_date_is_looked_for_in_the_whole_article(bot, scripted_model, monkeypatch):
+    # The Bauer passage does not date the visit; a photo caption elsewhere in the AP article does ("June 7, 2022").
+    asked: list[str] = []
+    read = bot.retriever.document_text
+    monkeypatch.setattr(bot.retriever, "document_text", lambda doc_id: asked.append(doc_id) or read(doc_id))
+    question = "Who is the head of NATO's Military Committee who visited Tokyo in June 2022?"
+    scripted_model.script("Rob Bauer")
+    _, a = run(bot, question)
+    assert "2022" not in a.citations[0].passage and AP_DOC in asked
+    assert a.signals["premise"] == 1.0 and a.signals["agreement"] == 1.0
+    # a year the article never states is a false premise, and the passage's sentences no longer agree either
+    scripted_model.script("Rob Bauer")
+    _, a = run(bot, question.replace("2022", "2019"))
+    assert a.signals["premise"] == 0.0 and a.signals["agreement"] == 0.0
+
+
+def test_the_extractive_generator_needs_the_passage_to_state_the_date(fake_store, monkeypatch):
+    # It has no calibrated decision after it: a passage whose article elsewhere states the date is not enough.
+    bot = Bot.from_settings(fake_store)
+    monkeypatch.setattr(bot.retriever, "document_text", lambda doc_id: pytest.fail("extractive reads passages only"))
+    items = list(bot.run("Who is the head of NATO's Military Committee who visited Tokyo in June 2022?"))
+    assert items[-1].refused
+
+
 # --- refusals ----------------------------------------------------------------------------------------------------------
 def test_an_answer_that_only_repeats_the_question_is_read_again_with_the_other_prompt_form(bot, scripted_model):
     question = "Whose jets flew over the Sea of Japan with Japanese fighter jets?"

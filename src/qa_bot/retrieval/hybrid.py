@@ -58,6 +58,10 @@ class Retriever:
             registry = {d.doc_id: d.sha256 for d in self.store.registry(doc_ids).values()}
         return fuse(qvec, dense, lexical, registry, s, k, self.store)
 
+    def document_text(self, doc_id: str) -> str | None:
+        with self._lock:
+            return self.store.document_text(doc_id)
+
 
 def fuse(qvec, dense, lexical, registry, s: Settings, k: int, store: Store) -> list[SearchHit]:
     hits: dict[str, SearchHit] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 from qa_bot.answer_format import strip_markers
 from qa_bot.retrieval.evidence import QUESTION_FORM
 from qa_bot.schema import QABotError
-from qa_bot.text import DEMONYMS, STOPWORDS, content_tokens, key_terms, passage_terms
+from qa_bot.text import DEMONYMS, STOPWORDS, content_tokens, document_terms, key_terms, passage_terms
 from qa_bot.verify.answer_types import _DATE, _MONTH, _NUM, _NUM_WORDS, question_kind
 
 
@@ -31,7 +31,9 @@ class Signals:
     support: float  # mean lexical support of the answer's sentences by their cited evidence
     type_match: float  # 1 when the answer contains what the question asks for (a number for "how many", ...)
     question_coverage: float  # share of the question's content words found in the cited evidence
-    premise: float  # 1 when every number and name of the question occurs in the evidence (0: a false premise?)
+    premise: (
+        float  # 1 when every number and name of the question occurs in the retrieved documents (0: a false premise?)
+    )
     retrieval: float  # best cosine similarity of a retrieved passage to the question
     evidence_score: float  # best evidence sentence's relevance score
     # Share of the answer's content words found in the two sentences the extractive generator would answer with: an
@@ -69,7 +71,7 @@ def compute_signals(
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
     cited = set().union(*(passage_terms(t) for t in cited_evidence)) if cited_evidence else set()
     coverage = len(q_tokens & cited) / len(q_tokens) if q_tokens else 1.0
-    everything = set().union(*(passage_terms(t) for t in all_evidence)) if all_evidence else set()
+    everything = set().union(*(document_terms(t) for t in all_evidence)) if all_evidence else set()
     keys = key_terms(question)
     premise = float(all(k in everything for k in keys))
     return Signals(
