@@ -351,7 +351,7 @@ class Bot:
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0),
             evidence_score=scored[0].score if scored else 0.0,
-            # The sentences the extractive generator would answer with.
+            # The sentences that best match the question, among those whose documents state its names.
             best_sentences=[x.text for x in answerable(scored)][: self.settings.verification.agreement_sentences],
             evidence_answers=p_answers,
             first_token=first_token,

@@ -31,13 +31,12 @@ class Signals:
     support: float  # mean lexical support of the answer's sentences by their cited evidence
     type_match: float  # 1 when the answer contains what the question asks for (a number for "how many", ...)
     question_coverage: float  # share of the question's content words found in the cited evidence
-    premise: (
-        float  # 1 when every number and name of the question occurs in the retrieved documents (0: a false premise?)
-    )
+    # 1 when every number and name of the question occurs in the retrieved documents (0: a false premise?)
+    premise: float
     retrieval: float  # best cosine similarity of a retrieved passage to the question
     evidence_score: float  # best evidence sentence's relevance score
-    # Share of the answer's content words found in the two sentences the extractive generator would answer with: an
-    # answer taken from elsewhere than the sentences that best match the question is more often wrong (no model call).
+    # Share of the answer's content words found in the two sentences that best match the question (among those whose
+    # documents state the question's names): an answer taken from elsewhere is more often wrong (no model call).
     agreement: float = 0.0
     # The model's P(yes) that the cited sentences answer the question; asked without the answer, so an answer that
     # merely sounds right cannot sway it.
