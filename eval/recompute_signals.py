@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from qa_bot import QABot
-from qa_bot.config import get_settings
+from qa_bot.config import Settings, get_settings
 from qa_bot.generation.prompts import data_hits
 from qa_bot.retrieval.evidence import answerable, document_texts, score_sentences
 from qa_bot.verify.abstain import compute_signals
@@ -27,18 +27,19 @@ from qa_bot.verify.abstain import compute_signals
 RECOMPUTED = ("premise", "agreement")
 
 
-def recompute(results: Path, docs: Path, store: str, out: Path) -> int:
-    settings = get_settings().with_values(store_dir=store)
+def recompute(results: Path, settings: Settings, out: Path, docs: Path | None = None) -> int:
+    """Recompute into ``out/results.json``; ``docs`` is indexed into the store first (unchanged files are skipped)."""
     data = json.loads(results.read_text())
     changed = dict.fromkeys(RECOMPUTED, 0)
     n = moved = 0
     with QABot(settings) as service:
-        service.ingest([docs])  # unchanged documents are skipped
+        if docs is not None:
+            service.ingest([docs])
         bot = service.bot
         for r in data["results"]:
             old = r.get("signals")
-            if not old or r.get("error"):
-                continue
+            if not old or r.get("error") or not r.get("citations"):
+                continue  # no decision was made (or the refusal dropped the citations it was made on)
             q = r["standalone_question"] or r["question"]
             hits = bot.retrieve(q, None)
             if [h.chunk.chunk_id for h in hits] != [h["chunk_id"] for h in r["hits"]]:
@@ -55,7 +56,7 @@ def recompute(results: Path, docs: Path, store: str, out: Path) -> int:
                 [c["quote"] for c in cites],
                 document_texts(hits, documents),
                 self_check=old["self_check"],
-                support=sum(c["support"] for c in cites) / len(cites),
+                support=old["support"],
                 retrieval=old["retrieval"],
                 evidence_score=old["evidence_score"],
                 best_sentences=[s.text for s in answerable(scored)][: settings.verification.agreement_sentences],
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if "test" in args.results.as_posix():
         print("dev runs only: the decision is fitted on dev data", file=sys.stderr)
         return 2
-    recompute(args.results, args.docs, args.store or f"/tmp/recompute-store-{args.docs.name}", args.out)
+    store = args.store or f"/tmp/recompute-store-{args.docs.name}"
+    recompute(args.results, get_settings().with_values(store_dir=store), args.out, args.docs)
     return 0
 
 

@@ -8,6 +8,8 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
 * ``check_chunk``: the same question over the whole cited passage(s);
 * ``answerable``: P(yes) that the window answers the question, without the draft (the chain's ``evidence_answers``);
 * ``answerable_quote``: the same without the neighbour sentences (shorter, so faster);
+* ``answerable_quote_contains`` / ``answerable_quote_qfirst``: that check asked whether the evidence *contains* the
+  answer / with the question before the evidence;
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
 * ``answerable_prefix``: the answer prompt itself with its last line replaced by the yes/no question, read right after
   the answer prompt was evaluated (llama.cpp reuses the shared prefix: only the new last line is processed);
@@ -37,7 +39,7 @@ from qa_bot.answer_format import strip_markers
 from qa_bot.config import get_settings
 from qa_bot.evaluation.squad import f1 as squad_f1
 from qa_bot.generation.models import yes_probability
-from qa_bot.generation.prompts import answers_prompt, as_data, data_hits
+from qa_bot.generation.prompts import answers_prompt, as_data, data_hits, defang
 from qa_bot.retrieval.evidence import score_sentences
 from qa_bot.schema import Citation
 from qa_bot.service import QABot
@@ -101,6 +103,15 @@ def merge(rows_path: Path, results_path: Path, fields: dict[str, str] | None = N
     results_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     print(f"{results_path}: {names} recorded for {n} drafts")
     return n
+
+
+# Other wordings of the shipped quote-only evidence check (prompts.ANSWERS_HUMAN), one change each.
+CHECK_WORDINGS = {
+    "answerable_quote_contains": "Evidence: {evidence}\n\nQuestion: {question}\n\n"
+    "Does the evidence contain the answer to the question? Reply yes or no.",
+    "answerable_quote_qfirst": "Question: {question}\n\nEvidence: {evidence}\n\n"
+    "Does the evidence answer the question? Reply yes or no.",
+}
 
 
 def main() -> None:
@@ -194,6 +205,11 @@ def main() -> None:
                     row[f] = bot.evidence_check(q, " ".join(quotes), "local")  # as the chain asks it
                 elif f == "answerable":
                     row[f] = bot.evidence_check(q, " ".join(wins), "local")
+                elif f in CHECK_WORDINGS:  # the quote-only check, worded differently
+                    msgs = [
+                        HumanMessage(CHECK_WORDINGS[f].format(evidence=as_data(" ".join(quotes)), question=defang(q)))
+                    ]
+                    row[f] = yes_probability(model, msgs)
                 else:
                     row[f] = bot.self_check(q, evid[f], draft, "local")
                 row["secs"][f] = time.perf_counter() - t
