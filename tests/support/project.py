@@ -16,6 +16,17 @@ AP_DOC = "000_c3140845cfbfcf74"  # the AP article (Sea of Japan drills, registra
 UNN_DOC = "004_da490e2e1cadb964"  # the UNN article (Stoltenberg's interview with Kyodo News)
 
 
+def load_eval_script(name: str):
+    """A script of ``eval/`` (not a package) imported as a module, for tests of its functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "eval" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def skip_or_fail(reason: str, ci_hint: str = "") -> None:
     """Skip on a developer machine without an optional piece (a model, Chromium); in CI (``CI`` set) fail instead."""
     if os.environ.get("CI"):

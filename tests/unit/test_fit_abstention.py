@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from support.project import ROOT
+from support.project import load_eval_script
 
 
 @pytest.fixture(scope="module")
 def fit():
-    spec = importlib.util.spec_from_file_location("fit_abstention", ROOT / "eval" / "fit_abstention.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("fit_abstention")
 
 
 def test_threshold_weighs_each_dev_set_the_same(fit):

@@ -3,12 +3,11 @@ the values the chain computes (a scripted model and the hashing embedder over th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 from fakes import GENERATOR
-from support.project import ROOT
+from support.project import load_eval_script
 
 from qa_bot import Answer
 from qa_bot.pipeline import Bot
@@ -21,11 +20,7 @@ QUESTIONS = {
 
 @pytest.fixture(scope="module")
 def recompute():
-    spec = importlib.util.spec_from_file_location("recompute_signals", ROOT / "eval" / "recompute_signals.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.recompute
+    return load_eval_script("recompute_signals").recompute
 
 
 def recorded(fake_store, scripted_model) -> list[dict]:
