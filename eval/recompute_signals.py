@@ -21,7 +21,7 @@ from pathlib import Path
 from qa_bot import QABot
 from qa_bot.config import Settings, get_settings
 from qa_bot.generation.prompts import data_hits
-from qa_bot.retrieval.evidence import answerable, document_texts, score_sentences
+from qa_bot.retrieval.evidence import answerable, known_terms, score_sentences
 from qa_bot.verify.abstain import compute_signals
 
 RECOMPUTED = ("premise", "agreement")
@@ -45,7 +45,7 @@ def recompute(results: Path, settings: Settings, out: Path, docs: Path | None = 
             if [h.chunk.chunk_id for h in hits] != [h["chunk_id"] for h in r["hits"]]:
                 moved += 1  # retrieval differs from the recorded run: keep what was recorded
                 continue
-            documents = bot.documents(hits)
+            documents = bot.document_terms(hits)
             scored = score_sentences(
                 q, data_hits(hits), bot.embedder, settings.retrieval.evidence_lexical_weight, documents
             )
@@ -54,7 +54,7 @@ def recompute(results: Path, settings: Settings, out: Path, docs: Path | None = 
                 q,
                 r["draft"],
                 [c["quote"] for c in cites],
-                document_texts(hits, documents),
+                known_terms(hits, documents),
                 self_check=old["self_check"],
                 support=old["support"],
                 retrieval=old["retrieval"],

@@ -36,7 +36,7 @@ from qa_bot.index.store import Store
 from qa_bot.retrieval.evidence import (
     ScoredSentence,
     answerable,
-    document_texts,
+    known_terms,
     score_sentences,
     select_evidence,
 )
@@ -187,7 +187,7 @@ class Bot:
             raw = ""
             first_token = 0.5
             scored: list[ScoredSentence] = []
-            documents: dict[str, str] = {}
+            documents: dict[str, frozenset[str]] = {}
             if not hits or not self.relevant(hits):
                 raw = REFUSAL_TEXT
             else:
@@ -197,7 +197,7 @@ class Bot:
                 # A model's answer is judged afterwards by the calibrated decision, which needs the question's names
                 # looked for in the whole documents; the extractive generator has no decision after it, and answers
                 # only from a passage that itself states them (its refusals of false premises rest on that).
-                documents = self.documents(hits) if spec.uses_model else {}
+                documents = self.document_terms(hits) if spec.uses_model else {}
                 scored = score_sentences(
                     ans.standalone_question,
                     readable,
@@ -276,13 +276,14 @@ class Bot:
         prompt = question_last_answer_prompt if s.generation.answer_prompt == "question-last" else answer_prompt
         return prompt, {"evidence": format_evidence(evidence), "question": defang(question)}
 
-    def documents(self, hits: list[SearchHit]) -> dict[str, str]:
-        """The whole text of each hit's document, by id (those the retriever knows)."""
-        out: dict[str, str] = {}
-        for doc_id in dict.fromkeys(h.chunk.doc_id for h in hits):
-            text = self.retriever.document_text(doc_id)
-            if text:
-                out[doc_id] = text
+    def document_terms(self, hits: list[SearchHit]) -> dict[str, frozenset[str]]:
+        """The terms of each hit's whole document, by id (those the retriever knows)."""
+        out: dict[str, frozenset[str]] = {}
+        for h in hits:
+            if h.chunk.doc_id not in out:
+                terms = self.retriever.document_terms(h.chunk.doc_id, h.chunk.content_hash)
+                if terms:
+                    out[h.chunk.doc_id] = terms
         return out
 
     def rereads(self, question: str, draft: str) -> bool:
@@ -305,10 +306,10 @@ class Bot:
         scored: list[ScoredSentence],
         gen: str,
         first_token: float = 0.5,
-        documents: Mapping[str, str] | None = None,
+        documents: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        """Attribute the raw answer to the retrieved passages, then answer or abstain (``documents``: the whole text
-        of the hits' documents, by id, where the question's names and numbers are looked for)."""
+        """Attribute the raw answer to the retrieved passages, then answer or abstain (``documents``: the terms of
+        the hits' whole documents, by id, where the question's names and numbers are looked for)."""
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
             return
@@ -346,7 +347,7 @@ class Bot:
             question,
             ans.text,
             cited,
-            document_texts(hits, documents),
+            known_terms(hits, documents),
             self_check=p_yes,
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0),

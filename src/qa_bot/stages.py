@@ -19,9 +19,10 @@ class Retriever(Protocol):
 
     def search(self, query: str, k: int | None = None) -> list[SearchHit]: ...
 
-    def document_text(self, doc_id: str) -> str | None:
-        """The whole text of an indexed document (None when it is not known): where the answer chain looks for the
-        question's names and numbers that a passage itself does not repeat."""
+    def document_terms(self, doc_id: str, content_hash: str) -> frozenset[str] | None:
+        """The terms (``text.passage_terms``) of an indexed document's whole text, for the version whose chunks carry
+        ``content_hash`` (None when the document is not known): where the answer chain looks for the question's names
+        and numbers that a passage itself does not repeat."""
         ...
 
 

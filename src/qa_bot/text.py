@@ -139,12 +139,6 @@ def passage_terms(text: str) -> set[str]:
     return terms
 
 
-@lru_cache(maxsize=64)
-def document_terms(text: str) -> frozenset[str]:
-    """``passage_terms`` of a whole document, kept for the next question about it (a long document takes a while)."""
-    return frozenset(passage_terms(text))
-
-
 def ends_with_abbreviation(text: str, end: int) -> bool:
     """Whether the full stop at ``text[end - 1]`` closes an abbreviation ("Mr.", "e.g."), not a sentence."""
     return bool(_ABBREV.search(text[max(0, end - 7) : end]))

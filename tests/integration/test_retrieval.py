@@ -13,6 +13,7 @@ from qa_bot.ingestion.indexer import ingest
 from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.retrieval.lexical import LexicalIndex
 from qa_bot.schema import QABotError
+from qa_bot.text import passage_terms
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,28 @@ def test_identical_documents_do_not_fill_the_results(tmp_path):
     hits = Retriever(s).search("When does the first Sunday ferry sail?", k=3)
     assert sum("08:30" in h.chunk.text for h in hits) == 1  # the copy is a near-duplicate and is dropped
     assert len({h.chunk.text for h in hits}) == len(hits)
+
+
+def test_a_document_s_terms_are_read_once_per_version(tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.txt").write_text("Ferry timetable\n\nThe first Sunday sailing leaves Oban at half past eight.")
+    s = store_settings(tmp_path / "store")
+    ingest([docs], s)
+    r = Retriever(s)
+    reads: list[str] = []
+    real = r.store.document_text
+    monkeypatch.setattr(r.store, "document_text", lambda doc_id: reads.append(doc_id) or real(doc_id))
+    hit = r.search("When does the Sunday ferry leave?")[0]
+    for _ in range(2):
+        assert passage_terms("Oban Sunday ferry") <= r.document_terms(hit.chunk.doc_id, hit.chunk.content_hash)
+    assert reads == [hit.chunk.doc_id]  # the second question about it reads no text
+    (docs / "ferry.txt").write_text("Ferry timetable\n\nThe first Sunday sailing leaves Mallaig at nine.")
+    ingest([docs], s)
+    new = r.search("When does the Sunday ferry leave?")[0]
+    assert new.chunk.content_hash != hit.chunk.content_hash
+    assert passage_terms("Mallaig") <= r.document_terms(new.chunk.doc_id, new.chunk.content_hash) and len(reads) == 2
+    assert r.document_terms("no-such-document", "0" * 64) is None
 
 
 def test_empty_collection_and_missing_store(tmp_path):

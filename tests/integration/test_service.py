@@ -173,7 +173,7 @@ class FakeRetriever:
         self.queries.append((query, k))
         return list(self.hits)[: k or 4]
 
-    def document_text(self, doc_id):
+    def document_terms(self, doc_id, content_hash):
         return None  # unknown: the chain reads the passages alone
 
 

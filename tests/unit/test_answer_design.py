@@ -8,9 +8,9 @@ import pytest
 
 from qa_bot.generation.prompts import as_data, defang, format_evidence
 from qa_bot.pipeline import drop_given_answer
-from qa_bot.retrieval.evidence import ScoredSentence, answerable, document_texts, score_sentences, select_evidence
+from qa_bot.retrieval.evidence import ScoredSentence, answerable, known_terms, score_sentences, select_evidence
 from qa_bot.schema import Chunk, SearchHit
-from qa_bot.text import sentence_spans
+from qa_bot.text import passage_terms, sentence_spans
 from qa_bot.verify.abstain import Calibrator, Signals, compute_signals, fit_logistic
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 
@@ -88,24 +88,26 @@ def test_the_question_s_names_and_dates_are_looked_for_in_the_whole_document():
     q = "Who heads the NATO Military Committee that visited Tokyo in June 2022, according to AP?"
     alone = score_sentences(q, [passage], _SameVector(), 0.5)
     assert alone[0].missing == {"june", "2022", "ap"} and answerable(alone) == []
-    whole = score_sentences(q, [passage], _SameVector(), 0.5, {"ap": article})
+    whole = score_sentences(q, [passage], _SameVector(), 0.5, {"ap": frozenset(passage_terms(article))})
     assert whole[0].missing == frozenset() and "Rob Bauer" in answerable(whole)[0].text
     # a date the article never states is still missing: a false premise
-    wrong = score_sentences(q.replace("2022", "2019"), [passage], _SameVector(), 0.5, {"ap": article})
+    wrong = score_sentences(q.replace("2022", "2019"), [passage], _SameVector(), 0.5, {"ap": passage_terms(article)})
     assert wrong[0].missing == {"2019"}
     # a document whose text is not known: its passage alone
-    assert score_sentences(q, [passage], _SameVector(), 0.5, {"other": article})[0].missing == {"june", "2022", "ap"}
+    other = {"other": frozenset(passage_terms(article))}
+    assert score_sentences(q, [passage], _SameVector(), 0.5, other)[0].missing == {"june", "2022", "ap"}
 
 
-def test_the_premise_signal_reads_each_retrieved_document_once_with_the_titles():
+def test_the_premise_signal_reads_every_retrieved_document_with_the_titles():
     a1, a2 = _hit("a", "Rob Bauer heads it.", title="Tokyo visit"), _hit("a", "He visited Tokyo.", offset=50)
     b = _hit("b", "Kishida spoke.", title="UNN report")
-    texts = document_texts([a1, a2, b], {"a": DOC_A})
-    assert texts == [DOC_A, "Kishida spoke.", "Tokyo visit", "T", "UNN report"]
+    known = known_terms([a1, a2, b], {"a": frozenset(passage_terms(DOC_A))})
+    # document a by its whole text (its passages are part of it), b by its passage: its text is not known
+    assert known == passage_terms(DOC_A) | passage_terms("Kishida spoke. Tokyo visit. T. UNN report")
     common = dict(self_check=0.5, support=1.0, retrieval=0.5, evidence_score=0.5)
     q = "Who heads the NATO Military Committee, according to UNN, that visited Tokyo in June?"
-    assert compute_signals(q, "Rob Bauer [1]", ["Rob Bauer heads it."], texts, **common).premise == 1.0
-    passages = [h.chunk.text for h in (a1, a2, b)]
+    assert compute_signals(q, "Rob Bauer [1]", ["Rob Bauer heads it."], known, **common).premise == 1.0
+    passages = frozenset().union(*(passage_terms(h.chunk.text) for h in (a1, a2, b)))
     assert compute_signals(q, "Rob Bauer [1]", ["Rob Bauer heads it."], passages, **common).premise == 0.0
 
 
@@ -187,7 +189,7 @@ def test_signals_see_wrong_type_and_missing_question_terms():
         q,
         "The Japanese defense minister is [1].",
         ["Japanese Defense Minister Nobuo Kishi said."],
-        [DOC_A],
+        passage_terms(DOC_A),
         self_check=0.9,
         support=0.8,
         retrieval=0.5,
@@ -198,7 +200,7 @@ def test_signals_see_wrong_type_and_missing_question_terms():
         "How many Japanese F-15 jets flew over the Sea of Japan?",
         "Four Japanese F-15 jets flew [1].",
         [DOC_A],
-        [DOC_A],
+        passage_terms(DOC_A),
         self_check=0.9,
         support=1.0,
         retrieval=0.5,
@@ -209,7 +211,7 @@ def test_signals_see_wrong_type_and_missing_question_terms():
         "What did the 2019 drills with Russia involve?",
         "Jets [1].",
         [DOC_A],
-        [DOC_A],
+        passage_terms(DOC_A),
         self_check=float("nan"),
         support=1.0,
         retrieval=0.5,

@@ -111,8 +111,8 @@ def test_a_check_that_says_no_withholds_the_answer(bot, scripted_model):
 def test_the_question_s_date_is_looked_for_in_the_whole_article(bot, scripted_model, monkeypatch):
     # The Bauer passage does not date the visit; a photo caption elsewhere in the AP article does ("June 7, 2022").
     asked: list[str] = []
-    read = bot.retriever.document_text
-    monkeypatch.setattr(bot.retriever, "document_text", lambda doc_id: asked.append(doc_id) or read(doc_id))
+    read = bot.retriever.document_terms
+    monkeypatch.setattr(bot.retriever, "document_terms", lambda doc_id, sha: asked.append(doc_id) or read(doc_id, sha))
     question = "Who is the head of NATO's Military Committee who visited Tokyo in June 2022?"
     scripted_model.script("Rob Bauer")
     _, a = run(bot, question)
@@ -127,7 +127,7 @@ def test_the_question_s_date_is_looked_for_in_the_whole_article(bot, scripted_mo
 def test_the_extractive_generator_needs_the_passage_to_state_the_date(fake_store, monkeypatch):
     # It has no calibrated decision after it: a passage whose article elsewhere states the date is not enough.
     bot = Bot.from_settings(fake_store)
-    monkeypatch.setattr(bot.retriever, "document_text", lambda doc_id: pytest.fail("extractive reads passages only"))
+    monkeypatch.setattr(bot.retriever, "document_terms", lambda *_: pytest.fail("extractive reads passages only"))
     items = list(bot.run("Who is the head of NATO's Military Committee who visited Tokyo in June 2022?"))
     assert items[-1].refused
 

@@ -16,7 +16,7 @@ import numpy as np
 from qa_bot.config import setting_default
 from qa_bot.schema import SearchHit
 from qa_bot.stages import Embedder
-from qa_bot.text import content_tokens, document_terms, key_terms, norm_token, passage_terms, sentence_spans
+from qa_bot.text import content_tokens, key_terms, norm_token, passage_terms, sentence_spans
 
 # Words that shape a question rather than describe its subject ("how many", "what kind of", "what is it called").
 QUESTION_FORM = frozenset(norm_token(w) for w in ["many", "much", "often", "name", "named", "type", "kind", "called"])
@@ -39,13 +39,13 @@ def score_sentences(
     hits: list[SearchHit],
     embeddings: Embedder,
     lexical_weight: float,
-    documents: Mapping[str, str] | None = None,
+    documents: Mapping[str, frozenset[str]] | None = None,
 ) -> list[ScoredSentence]:
     """Every sentence of every hit, scored by question-word coverage blended with embedding similarity, best first:
     ``lexical_weight`` on the coverage, the rest on the cosine (QA_BOT_EVIDENCE_LEXICAL_WEIGHT).
 
-    ``documents``: the whole text of each hit's document (by id), where the question's numbers and names are looked
-    for; without it, the passage alone."""
+    ``documents``: the terms of each hit's whole document (by id, ``Retriever.document_terms``), where the question's
+    numbers and names are looked for; without them, the passage alone."""
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
     keys = key_terms(question)
     missing = {i: frozenset(keys - vouched_terms(h, documents)) for i, h in enumerate(hits)}
@@ -72,22 +72,26 @@ def score_sentences(
     return out
 
 
-def vouched_terms(hit: SearchHit, documents: Mapping[str, str] | None = None) -> frozenset[str]:
+def vouched_terms(hit: SearchHit, documents: Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
     """What a hit's document can vouch for: the terms of its whole text and title (the passage's, when the document's
-    text is not given). A passage need not repeat the year or the place its article states elsewhere: "the head of
+    terms are not given). A passage need not repeat the year or the place its article states elsewhere: "the head of
     NATO's Military Committee who visited Tokyo in June 2022" is answered by a passage whose article dates the visit
     in a photo caption, and "according to UNN" by a passage of the article whose byline says UNN."""
-    text = (documents or {}).get(hit.chunk.doc_id)
-    if not text:
+    terms = (documents or {}).get(hit.chunk.doc_id)
+    if not terms:
         return frozenset(passage_terms(hit.chunk.text))
-    return document_terms(text) | document_terms(hit.chunk.title) | passage_terms(hit.chunk.text)
+    return terms | passage_terms(hit.chunk.title) | passage_terms(hit.chunk.text)
 
 
-def document_texts(hits: list[SearchHit], documents: Mapping[str, str] | None = None) -> list[str]:
-    """The texts the hits' documents vouch with (see ``vouched_terms``): each document's whole text once (its passage
-    when the text is not given) and the titles."""
-    texts = dict.fromkeys((documents or {}).get(h.chunk.doc_id) or h.chunk.text for h in hits)
-    return [*texts, *dict.fromkeys(h.chunk.title for h in hits)]
+def known_terms(hits: list[SearchHit], documents: Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
+    """Every term the hits' documents vouch for together (the ``premise`` signal): each document's whole text (its
+    passages, when its terms are not given) and the titles. Unlike ``vouched_terms``, a document without its terms
+    still counts its title: only the model path, which always passes the terms, reads this."""
+    out: set[str] = set()
+    for h in hits:
+        out |= (documents or {}).get(h.chunk.doc_id) or passage_terms(h.chunk.text)
+        out |= passage_terms(h.chunk.title)
+    return frozenset(out)
 
 
 def answerable(scored: list[ScoredSentence]) -> list[ScoredSentence]:

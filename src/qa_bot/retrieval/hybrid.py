@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -12,6 +13,11 @@ from qa_bot.index.store import Store, open_store
 from qa_bot.retrieval.lexical import LexicalIndex
 from qa_bot.schema import Chunk, QABotError, SearchHit
 from qa_bot.stages import Embedder
+from qa_bot.text import passage_terms
+
+# Term sets of whole documents kept for the next questions (a question reads at most top_k documents). The set, not the
+# text: a long PDF is read from the store and tokenised once per version, and its text is not held in memory.
+_DOCUMENT_TERMS_KEPT = 32
 
 
 class Retriever:
@@ -33,6 +39,7 @@ class Retriever:
             raise
         self.lexical = LexicalIndex(settings.bm25_dir)
         self._lock = threading.Lock()
+        self._terms: OrderedDict[tuple[str, str], frozenset[str] | None] = OrderedDict()
 
     def close(self) -> None:
         """Release the store handle, if this retriever opened it."""
@@ -58,9 +65,19 @@ class Retriever:
             registry = {d.doc_id: d.sha256 for d in self.store.registry(doc_ids).values()}
         return fuse(qvec, dense, lexical, registry, s, k, self.store)
 
-    def document_text(self, doc_id: str) -> str | None:
+    def document_terms(self, doc_id: str, content_hash: str) -> frozenset[str] | None:
+        key = (doc_id, content_hash)
         with self._lock:
-            return self.store.document_text(doc_id)
+            if key in self._terms:
+                self._terms.move_to_end(key)
+                return self._terms[key]
+            text = self.store.document_text(doc_id)
+        terms = frozenset(passage_terms(text)) if text else None  # outside the lock: searches need not wait for it
+        with self._lock:
+            self._terms[key] = terms
+            while len(self._terms) > _DOCUMENT_TERMS_KEPT:
+                self._terms.popitem(last=False)
+        return terms
 
 
 def fuse(qvec, dense, lexical, registry, s: Settings, k: int, store: Store) -> list[SearchHit]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,7 +19,7 @@ from pathlib import Path
 from qa_bot.answer_format import strip_markers
 from qa_bot.retrieval.evidence import QUESTION_FORM
 from qa_bot.schema import QABotError
-from qa_bot.text import DEMONYMS, STOPWORDS, content_tokens, document_terms, key_terms, passage_terms
+from qa_bot.text import DEMONYMS, STOPWORDS, content_tokens, key_terms, passage_terms
 from qa_bot.verify.answer_types import _DATE, _MONTH, _NUM, _NUM_WORDS, question_kind
 
 
@@ -56,7 +56,7 @@ def compute_signals(
     question: str,
     answer_text: str,
     cited_evidence: list[str],
-    all_evidence: list[str],
+    known_terms: Collection[str],
     *,
     self_check: float,
     support: float,
@@ -70,9 +70,7 @@ def compute_signals(
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
     cited = set().union(*(passage_terms(t) for t in cited_evidence)) if cited_evidence else set()
     coverage = len(q_tokens & cited) / len(q_tokens) if q_tokens else 1.0
-    everything = set().union(*(document_terms(t) for t in all_evidence)) if all_evidence else set()
-    keys = key_terms(question)
-    premise = float(all(k in everything for k in keys))
+    premise = float(all(k in known_terms for k in key_terms(question)))
     return Signals(
         self_check=_unit(self_check),
         support=_unit(support),
