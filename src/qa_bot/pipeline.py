@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
 
 from qa_bot import registry
 from qa_bot.answer_format import REFUSAL_TEXT, is_refusal, strip_markers
@@ -369,18 +370,17 @@ class Bot:
             ans.text, ans.refused, ans.citations = REFUSAL_TEXT, True, []
 
     def self_check(self, question: str, evidence: str, answer_text: str, gen: str) -> float:
-        from qa_bot.generation.models import yes_probability
-
-        messages = check_prompt.format_messages(
-            evidence=as_data(evidence), question=defang(question), answer=defang(answer_text)
-        )
-        return yes_probability(self.model(gen), messages)
+        """The model's P(yes) that ``evidence`` shows ``answer_text`` correctly answers ``question``."""
+        return self._p_yes(gen, check_prompt, evidence, question, answer=defang(answer_text))
 
     def evidence_check(self, question: str, evidence: str, gen: str) -> float:
         """The model's P(yes) that ``evidence`` answers ``question`` (the draft is not shown)."""
+        return self._p_yes(gen, answers_prompt, evidence, question)
+
+    def _p_yes(self, gen: str, prompt: ChatPromptTemplate, evidence: str, question: str, **fields: str) -> float:
         from qa_bot.generation.models import yes_probability
 
-        messages = answers_prompt.format_messages(evidence=as_data(evidence), question=defang(question))
+        messages = prompt.format_messages(evidence=as_data(evidence), question=defang(question), **fields)
         return yes_probability(self.model(gen), messages)
 
 
