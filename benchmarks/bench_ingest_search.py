@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common import CORPUS, QUESTIONS, peak_rss_mb, percentile
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             "chromadb": chromadb.__version__,
             "platform": platform.platform(),
         },
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")

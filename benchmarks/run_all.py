@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -291,7 +291,7 @@ def local_available() -> tuple[bool, str]:
         from qa_bot.generation.local_model import local_model_file
 
         local_model_file(Settings())
-    except Exception as e:  # noqa: BLE001 - reported, not raised
+    except Exception as e:  # reported, not raised
         return False, f"local model unavailable: {e}"
     return True, ""
 
@@ -735,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rep: dict = {
         "quick": quick,
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "targets_def": TARGETS,
         "env": {
             "cpus": os.cpu_count(),

@@ -13,7 +13,6 @@ from qa_bot import Answer, QABotError, answer, stream_answer
 from qa_bot.index.embeddings import embedder_id
 from qa_bot.index.store import Store
 
-
 TIMED = {"condense", "retrieve", "generate", "verify"}
 
 

@@ -98,8 +98,54 @@ class ScriptedChatModel(BaseChatModel):
 
 # Words that say nothing about a text's subject: left out, so that similarity comes from the words that do.
 STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from had has have he her his how in is it its of on or s she that the "
-    "their they this to was were what when where which who whom why will with".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "s",
+        "she",
+        "that",
+        "the",
+        "their",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+    ]
 )
 
 

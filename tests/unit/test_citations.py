@@ -3,7 +3,7 @@ sentences, support of a sentence by a passage, and sentences addressed to an AI 
 
 from __future__ import annotations
 
-from qa_bot.schema import Chunk, Citation, SearchHit
+from qa_bot.schema import Chunk, SearchHit
 from qa_bot.verify.citations import support, verify
 
 
