@@ -203,15 +203,20 @@ def main(argv: list[str] | None = None) -> int:
 
     s = result["search"]
     print(
-        f"ingest: {result['files']} files ({result['input_mb']} MB) -> {result['chunks']} chunks in {result['ingest_seconds']} s "
-        f"= {result['chunks_per_s']} chunks/s, {result['mb_per_s']} MB/s (model load {result['model_load_seconds']} s apart); "
+        f"ingest: {result['files']} files ({result['input_mb']} MB) -> {result['chunks']} chunks "
+        f"in {result['ingest_seconds']} s "
+        f"= {result['chunks_per_s']} chunks/s, {result['mb_per_s']} MB/s "
+        f"(model load {result['model_load_seconds']} s apart); "
         f"no-op re-ingest {result['reingest_noop_seconds']} s\n"
-        f"ingest stages: embedding {result['ingest_embed_seconds']} s, Chroma writes {result['ingest_store_write_seconds']} s; "
+        f"ingest stages: embedding {result['ingest_embed_seconds']} s, "
+        f"Chroma writes {result['ingest_store_write_seconds']} s; "
         f"process CPU {result['ingest_cpu_seconds']} s\n"
         f"search: {s['queries']} queries, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, mean {s['mean_ms']} ms "
-        f"(first search incl. BM25 build {s['first_search_ms_incl_bm25_build']} ms); gold doc in top-{s['k']}: {s['gold_doc_in_top_k']}, "
+        f"(first search incl. BM25 build {s['first_search_ms_incl_bm25_build']} ms); "
+        f"gold doc in top-{s['k']}: {s['gold_doc_in_top_k']}, "
         f"at rank 1: {s['gold_doc_at_rank_1']}\n"
-        f"peak RSS {result['peak_rss_mb']} MB; store {result['store_mb']} MB; load avg {result['env']['loadavg_1m_at_end']} on "
+        f"peak RSS {result['peak_rss_mb']} MB; store {result['store_mb']} MB; "
+        f"load avg {result['env']['loadavg_1m_at_end']} on "
         f"{result['env']['cpus']} CPUs\nwrote {args.out}"
     )
     return 0 if report.ok else 1

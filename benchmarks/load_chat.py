@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     a.out.write_text(json.dumps(res, indent=2) + "\n")
     lat = res["latency_s"]
     print(
-        f"{n} concurrent /ask requests: {res['ok']} ok, {res['errors']} errors, {res['lost']} lost, {res['wrong']} wrong; "
+        f"{n} concurrent /ask requests: {res['ok']} ok, {res['errors']} errors, {res['lost']} lost, "
+        f"{res['wrong']} wrong; "
         f"p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s; wall {res['wall_s']} s; wrote {a.out}"
     )
     return 0 if res["ok"] == n else 1

@@ -33,9 +33,9 @@ RAG_PROMPT = ChatPromptTemplate.from_messages(
     [
         (
             "human",
-            "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to answer the "
-            "question. If you don't know the answer, just say that you don't know. Use three sentences maximum and keep the "
-            "answer concise.\nQuestion: {question} \nContext: {context} \nAnswer:",
+            "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to "
+            "answer the question. If you don't know the answer, just say that you don't know. Use three sentences "
+            "maximum and keep the answer concise.\nQuestion: {question} \nContext: {context} \nAnswer:",
         )
     ]
 )

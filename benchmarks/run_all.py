@@ -1,6 +1,7 @@
 """Every qa-bot benchmark in one command: ingest, search at scale, answers, cold starts, the web app, chat load.
 
-    .venv/bin/python benchmarks/run_all.py            # full run (~25-40 min the first time, ~10 min with cached collections)
+    .venv/bin/python benchmarks/run_all.py            # full run (~25-40 min the first time, ~10 min with cached
+                                                      # collections)
     .venv/bin/python benchmarks/run_all.py --quick    # small run (~5 min): corpus subset, 1k/5k chunks, fewer questions
     options: --skip-local --skip-openai --skip-app --skip-load --fresh --sizes 1000,10000,100000 --queries 100
 
@@ -206,7 +207,8 @@ def section_scale(
             documents=meta.get("documents"),
         )
         log(
-            f"  p50 {res['p50_ms']} ms, p95 {res['p95_ms']} ms (cpu p50 {res['cpu_p50_ms']} ms), load {res['loadavg_1m']}"
+            f"  p50 {res['p50_ms']} ms, p95 {res['p95_ms']} ms (cpu p50 {res['cpu_p50_ms']} ms), "
+            f"load {res['loadavg_1m']}"
         )
         rows.append(res)
     return rows
@@ -484,7 +486,8 @@ def section_load(work: Path, requests: int) -> dict:
     run([PY, str(HERE / "load_chat.py"), "--requests", str(requests), "--out", str(out)], timeout=1800)
     res = read_json(out)
     log(
-        f"  p50 {res['latency_s']['p50']} s, p95 {res['latency_s']['p95']} s, errors {res['errors']}, lost {res['lost']}, wrong {res['wrong']}"
+        f"  p50 {res['latency_s']['p50']} s, p95 {res['latency_s']['p95']} s, errors {res['errors']}, "
+        f"lost {res['lost']}, wrong {res['wrong']}"
     )
     return res
 
@@ -576,8 +579,9 @@ def markdown(rep: dict) -> str:
     L = [f"# qa-bot benchmark report ({'quick' if rep['quick'] else 'full'} run, {rep['when']})", ""]
     e = rep["env"]
     L += [
-        f"{e['cpus']} CPUs, Python {e['python']}, chromadb {e['chromadb']}; 1-minute load average {e['loadavg_1m_at_start']} at "
-        f"start, {e['loadavg_1m_at_end']} at end (the machine is shared: wall-clock numbers under load are pessimistic). "
+        f"{e['cpus']} CPUs, Python {e['python']}, chromadb {e['chromadb']}; "
+        f"1-minute load average {e['loadavg_1m_at_start']} at start, {e['loadavg_1m_at_end']} at end "
+        f"(the machine is shared: wall-clock numbers under load are pessimistic). "
         f"Total run {rep['total_s']:.0f} s.",
         "",
     ]
@@ -597,10 +601,13 @@ def markdown(rep: dict) -> str:
             f"- {ing['files']} files, {ing['input_mb']} MB -> {ing['chunks']} chunks in {ing['ingest_seconds']} s: "
             f"**{ing['chunks_per_s']} chunks/s, {ing['mb_per_s']} MB/s** (process CPU {ing['ingest_cpu_seconds']} s: "
             f"{round(ing['chunks'] / max(ing['ingest_cpu_seconds'], 1e-9), 1)} chunks per CPU-second)",
-            f"- stages: embedding {ing['ingest_embed_seconds']} s, Chroma writes {ing['ingest_store_write_seconds']} s; "
+            f"- stages: embedding {ing['ingest_embed_seconds']} s, "
+            f"Chroma writes {ing['ingest_store_write_seconds']} s; "
             f"model load {ing['model_load_seconds']} s (apart); unchanged re-ingest {ing['reingest_noop_seconds']} s",
-            f"- peak RSS {ing['peak_rss_mb']} MB; store {ing['store_mb']} MB; load avg {ing.get('loadavg_1m_at_start')} -> {ing['env']['loadavg_1m_at_end']}",
-            f"- search on this real store ({ing['chunks']} chunks): p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms; "
+            f"- peak RSS {ing['peak_rss_mb']} MB; store {ing['store_mb']} MB; "
+            f"load avg {ing.get('loadavg_1m_at_start')} -> {ing['env']['loadavg_1m_at_end']}",
+            f"- search on this real store ({ing['chunks']} chunks): "
+            f"p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms; "
             f"gold document in top-{s.get('k')}: {s.get('gold_doc_in_top_k')}",
         ]
     rows = rep.get("search_scale", [])
@@ -609,20 +616,25 @@ def markdown(rep: dict) -> str:
             "",
             "## Search latency vs collection size",
             "",
-            "Real `Retriever.search` (dense + BM25 + RRF + MMR, k=4, fetch_k=20) over SQuAD questions, in a fresh process per size. "
-            "Collections: real SQuAD chunk texts + replica suffix, real MiniLM vectors + N(0, 0.02) noise re-normalised, "
+            "Real `Retriever.search` (dense + BM25 + RRF + MMR, k=4, fetch_k=20) over SQuAD questions, "
+            "in a fresh process per size. "
+            "Collections: real SQuAD chunk texts + replica suffix, real MiniLM vectors + N(0, 0.02) noise "
+            "re-normalised, "
             "written through `Store.write_document`.",
             "",
             "![search scaling](search_scaling.png)",
             "",
-            "| chunks | docs | queries | p50 ms | p95 ms | mean ms | max ms | CPU p50 ms | first search ms | BM25 rebuild s | write s | RSS MB | store MB | gold doc in top-k | load |",
+            "| chunks | docs | queries | p50 ms | p95 ms | mean ms | max ms | CPU p50 ms | first search ms "
+            "| BM25 rebuild s | write s | RSS MB | store MB | gold doc in top-k | load |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             L.append(
-                f"| {r['n']:,} | {r.get('documents')} | {r['queries']} | {r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {r['max_ms']} | "
+                f"| {r['n']:,} | {r.get('documents')} | {r['queries']} | {r['p50_ms']} | {r['p95_ms']} "
+                f"| {r['mean_ms']} | {r['max_ms']} | "
                 f"{r['cpu_p50_ms']} | {r['first_search_ms']} | {r.get('bm25_build_s')} | {r.get('build_write_s')}"
-                f"{' (cached)' if r.get('build_cached') else ''} | {r['peak_rss_mb']} | {r.get('store_mb')} | {r['gold_doc_in_top_k']} | {r['loadavg_1m']} |"
+                f"{' (cached)' if r.get('build_cached') else ''} | {r['peak_rss_mb']} | {r.get('store_mb')} "
+                f"| {r['gold_doc_in_top_k']} | {r['loadavg_1m']} |"
             )
     ans = rep.get("answers", {})
     if ans:
@@ -630,7 +642,8 @@ def markdown(rep: dict) -> str:
             "",
             "## Answer latency per generator (SQuAD store, answerable questions)",
             "",
-            "| generator | timed answers | p50 s | p95 s | mean s | first text p50 / p95 s | first answer s (incl. loads) | mean stages s | refused | errors | peak RSS MB | note |",
+            "| generator | timed answers | p50 s | p95 s | mean s | first text p50 / p95 s "
+            "| first answer s (incl. loads) | mean stages s | refused | errors | peak RSS MB | note |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for g, r in ans.items():
@@ -639,7 +652,9 @@ def markdown(rep: dict) -> str:
                 continue
             st = ", ".join(f"{k} {v}" for k, v in r["mean_stage_s"].items())
             L.append(
-                f"| {g} | {r['timed']} | {r['p50_s']} | {r['p95_s']} | {r['mean_s']} | {r.get('first_text_p50_s')} / {r.get('first_text_p95_s')} | {r['first_answer_s']} | {st} | {r['refused']} | "
+                f"| {g} | {r['timed']} | {r['p50_s']} | {r['p95_s']} | {r['mean_s']} "
+                f"| {r.get('first_text_p50_s')} / {r.get('first_text_p95_s')} | {r['first_answer_s']} | {st} "
+                f"| {r['refused']} | "
                 f"{len(r['errors'])} | {r['peak_rss_mb']} | {r.get('server', '')} |"
             )
     cs = rep.get("cold_start", {})
@@ -653,7 +668,8 @@ def markdown(rep: dict) -> str:
         ]
         for g, r in cs.items():
             L.append(
-                f"| `qa-bot ask -g {g}` | {r['runs']} | {r['median_wall_s']} | {r['wall_s']} | {r['median_startup_overhead_s']} |"
+                f"| `qa-bot ask -g {g}` | {r['runs']} | {r['median_wall_s']} | {r['wall_s']} "
+                f"| {r['median_startup_overhead_s']} |"
             )
     app = rep.get("app", {})
     if app:
@@ -666,7 +682,8 @@ def markdown(rep: dict) -> str:
                     L.append(f"- {g}: skipped ({r['skipped']})")
                 else:
                     L.append(
-                        f"- `python app.py -g {g}`: answers on http://127.0.0.1:PORT/ after **{r['ready_s']} s**; idle RSS {r['idle_rss_mb']} MB"
+                        f"- `python app.py -g {g}`: answers on http://127.0.0.1:PORT/ after **{r['ready_s']} s**; "
+                        f"idle RSS {r['idle_rss_mb']} MB"
                         + (
                             f"; peak RSS while answering with the local model **{r['peak_rss_mb']} MB** "
                             f"({', '.join(str(a['seconds']) + ' s' for a in r['answers'])} per answer)"
@@ -682,9 +699,11 @@ def markdown(rep: dict) -> str:
         else:
             lat = ld["latency_s"]
             L.append(
-                f"{ld['requests']} concurrent `/ask` requests (extractive, server concurrency {ld.get('server_concurrency')}): "
+                f"{ld['requests']} concurrent `/ask` requests "
+                f"(extractive, server concurrency {ld.get('server_concurrency')}): "
                 f"p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s; wall {ld['wall_s']} s "
-                f"({ld['throughput_rps']} answers/s); errors {ld['errors']}, lost {ld['lost']}, wrong answers {ld['wrong']}."
+                f"({ld['throughput_rps']} answers/s); errors {ld['errors']}, lost {ld['lost']}, "
+                f"wrong answers {ld['wrong']}."
             )
     if rep.get("errors"):
         L += ["", "## Sections that failed", ""] + [f"- {k}: {v}" for k, v in rep["errors"].items()]
@@ -762,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rep["ingest"], base = got
     log(
-        f"  {rep['ingest']['chunks']} chunks at {rep['ingest']['chunks_per_s']} chunks/s, peak RSS {rep['ingest']['peak_rss_mb']} MB"
+        f"  {rep['ingest']['chunks']} chunks at {rep['ingest']['chunks_per_s']} chunks/s, "
+        f"peak RSS {rep['ingest']['peak_rss_mb']} MB"
     )
     rep["search_scale"] = attempt("search_scale", lambda: section_scale(work, base, sizes, queries, a.fresh)) or []
     n = {"extractive": 10 if quick else 30, "local": 2 if quick else 5, "openai": 2 if quick else 5}
@@ -799,7 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {a.out / 'report.json'}, {a.out / 'report.md'}, {plot_path}")
     for t in rep["targets"]:
         log(
-            f"target {t['target']}: {t['value']} ({t['bound']}) -> {'n/a' if t['met'] is None else ('met' if t['met'] else 'MISSED')}"
+            f"target {t['target']}: {t['value']} ({t['bound']}) -> "
+            f"{'n/a' if t['met'] is None else ('met' if t['met'] else 'MISSED')}"
         )
     return 0 if not rep["errors"] else 1
 

@@ -42,7 +42,7 @@ def load_base(settings: Settings) -> list[BaseDoc]:
             got = store.chunks.get(include=["documents", "metadatas", "embeddings"], limit=1000, offset=offset)
             if not got["ids"]:
                 break
-            for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+            for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
                 c = chunk_from_record(i, t, m)
                 if live.get(c.doc_id) == c.content_hash:
                     by_doc[c.doc_id].append((c, np.asarray(e, dtype=np.float32)))

@@ -1,11 +1,13 @@
-"""Fit the abstention model on dev data only and write it to src/qa_bot/data/abstention.json.
+r"""Fit the abstention model on dev data only and write it to src/qa_bot/data/abstention.json.
 
 Input: ``results.json`` files of ``qa-bot eval`` runs on DEV question sets made with ``QA_BOT_ABSTAIN=none`` (every
 attributable answer kept, its signals recorded; any run records them, none is needed), e.g.::
 
     QA_BOT_ABSTAIN=none qa-bot eval eval/seeds_questions.jsonl -g local --out eval/results/dev-seeds-signals
-    QA_BOT_ABSTAIN=none qa-bot eval eval/squad_v2/questions_dev.jsonl -g local --limit 160 --out eval/results/dev-squad-signals
-    python eval/fit_abstention.py eval/results/dev-seeds-signals/results.json eval/results/dev-squad-signals/results.json
+    QA_BOT_ABSTAIN=none qa-bot eval eval/squad_v2/questions_dev.jsonl -g local --limit 160 \
+        --out eval/results/dev-squad-signals
+    python eval/fit_abstention.py eval/results/dev-seeds-signals/results.json \
+        eval/results/dev-squad-signals/results.json
 
 Label: 1 when the answer is correct (answerable question, answer contains a gold answer), else 0 (a wrong answer, or
 any answer to an unanswerable question). The threshold maximises dev accuracy of the answer/abstain decision, averaged
@@ -52,8 +54,8 @@ def load(paths: list[Path], names: list[str]) -> tuple[list[list[float]], list[i
 
 def probabilities(weights: list[float], bias: float, xs: list[list[float]], names: list[str]) -> list[float]:
     """P(correct) of each signal vector (over ``names``; signals left out count as 0) by the runtime's own formula."""
-    cal = Calibrator(dict(zip(names, weights)), bias, 0.5)
-    full = [dict.fromkeys(Signals.names(), 0.0) | dict(zip(names, x)) for x in xs]
+    cal = Calibrator(dict(zip(names, weights, strict=True)), bias, 0.5)
+    full = [dict.fromkeys(Signals.names(), 0.0) | dict(zip(names, x, strict=True)) for x in xs]
     return [cal.probability(Signals(**v)) for v in full]
 
 
@@ -91,11 +93,11 @@ def best_threshold(ps: list[float], ys: list[int], groups: list[int] | None = No
     def accuracy(t: float) -> float:
         per = []
         for g in sets:
-            pairs = [(p, y) for p, y, gg in zip(ps, ys, groups) if gg == g]
+            pairs = [(p, y) for p, y, gg in zip(ps, ys, groups, strict=True) if gg == g]
             per.append(sum((p >= t) == bool(y) for p, y in pairs) / len(pairs))
         return sum(per) / len(per)
 
-    cands = sorted(set([0.0, 1.0] + ps))
+    cands = sorted(set([0.0, 1.0, *ps]))
     scored = [(accuracy(t), t) for t in cands]
     top = max(a for a, _ in scored)
     best = [t for a, t in scored if a == top]
@@ -126,7 +128,10 @@ def _held_out(xs, ys, groups, names: list[str], l2: float, folds: int, seed: int
         t, _ = best_threshold(
             probabilities(w, b, [xs[i] for i in tr], names), [ys[i] for i in tr], [groups[i] for i in tr]
         )
-        out += [(i, (p >= t) == bool(ys[i])) for p, i in zip(probabilities(w, b, [xs[i] for i in test], names), test)]
+        out += [
+            (i, (p >= t) == bool(ys[i]))
+            for p, i in zip(probabilities(w, b, [xs[i] for i in test], names), test, strict=True)
+        ]
     return out
 
 
@@ -158,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     cv, cv_sets = cross_validate(xs, ys, groups, names, args.l2)
     base = max(sum(ys), len(ys) - sum(ys)) / len(ys)
     cal = Calibrator(
-        {n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w)} | {n: 0.0 for n in args.without},
+        {n: (round(v, 4) if n in names else 0.0) for n, v in zip(names, w, strict=True)}
+        | {n: 0.0 for n in args.without},
         round(b, 4),
         round(t, 4),
         fitted_on=f"{len(ys)} dev answers ({sum(ys)} correct) from "
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         f"fitted: dev accuracy {acc:.3f} (mean over the {len(args.results)} question sets) at threshold {t:.3f}; "
         f"5-fold cross-validated accuracy {cv:.3f} (mean over the sets {cv_sets:.3f}; 5 shuffles)"
     )
-    for n, v in zip(names, w):
+    for n, v in zip(names, w, strict=True):
         print(f"  {n:18s} {v:+.3f}")
     print(f"  {'bias':18s} {b:+.3f}")
     for p in args.replay:

@@ -31,14 +31,15 @@ FOLLOW_ON = "Does the text show that this answer correctly answers the question?
 
 
 def auc(scores: list[float], labels: list[int]) -> float:
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
     pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
     return sum(pairs) / len(pairs) if pairs else float("nan")
 
 
 def main(path: str) -> None:
-    rs = [r for r in json.loads(open(path).read())["results"] if r.get("draft")]
+    with open(path) as f:
+        rs = [r for r in json.loads(f.read())["results"] if r.get("draft")]
     bot = get_bot(get_settings())
     model = bot.model("local")
     fresh, cont, labels, t_fresh, t_cont = [], [], [], [], []

@@ -61,7 +61,8 @@ def main() -> None:
     for f in ("evaluate-v2.0.py", "LICENSE.md", "LICENSE.SQuAD-explorer.MIT"):
         shutil.copyfile(SRC / f, HERE / f)
     print(
-        f"test {len(test)} (impossible {sum(q['is_impossible'] for q in test)}), dev {len(dev)}, paragraphs {len(needed)}"
+        f"test {len(test)} (impossible {sum(q['is_impossible'] for q in test)}), dev {len(dev)}, "
+        f"paragraphs {len(needed)}"
     )
 
 
