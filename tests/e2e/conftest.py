@@ -33,7 +33,8 @@ def context(browser):
 
 @pytest.fixture
 def page(context, server):
-    """A fresh page on the app, loaded (question box and document list shown); fails the test on any JavaScript error."""
+    """A fresh page on the app, loaded (question box and document list shown); fails the test on any JavaScript
+    error."""
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))

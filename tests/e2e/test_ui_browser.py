@@ -138,7 +138,9 @@ def test_retry_uses_current_settings_and_clear_empties_the_chat(page):
     page.wait_for_timeout(300)
     # Retry first removes the answer, then runs again: watch the DOM so the old answer can't pass for the new one.
     page.evaluate("""() => { window.__answerGone = false;
-        new MutationObserver(() => { if (!document.querySelector('#qa-chatbot p.qa-answer')) window.__answerGone = true; })
+        new MutationObserver(() => {
+            if (!document.querySelector('#qa-chatbot p.qa-answer')) window.__answerGone = true;
+        })
             .observe(document.querySelector('#qa-chatbot'), {childList: true, subtree: true}); }""")
     page.locator("#qa-chatbot button[aria-label=Retry]").click()
     page.wait_for_function("() => window.__answerGone", timeout=10_000)

@@ -1,5 +1,5 @@
-"""Issue 13's chat features in a real headless Chromium against `python app.py` (extractive generator): progress at once,
-saved conversations, ratings, document removal, and a page that never leaves the app's own host.
+"""Issue 13's chat features in a real headless Chromium against `python app.py` (extractive generator): progress at
+once, saved conversations, ratings, document removal, and a page that never leaves the app's own host.
 
 Same server and browser as tests/e2e/test_ui_browser.py (tests/e2e/conftest.py, tests/support/browser.py);
 screenshots go to test-artifacts/ (gitignored).
@@ -25,9 +25,12 @@ WATCH = """() => {
   const look = () => {
     const rows = document.querySelectorAll('#qa-chatbot .bot-row'); const row = rows[rows.length - 1];
     if (!row) return;
-    const s = { how: (row.querySelector('.qa-steps') || {}).innerText || '', hits: row.querySelectorAll('.qa-hit').length,
-                streaming: !!row.querySelector('p.qa-streaming'), final: !!row.querySelector('p.qa-answer:not(.qa-streaming)'),
-                sources: row.querySelectorAll('details.qa-source:not(.qa-hit)').length, pending: !!row.innerText.match(/Searching|Found|Writing|Checking/) };
+    const s = { how: (row.querySelector('.qa-steps') || {}).innerText || '',
+                hits: row.querySelectorAll('.qa-hit').length,
+                streaming: !!row.querySelector('p.qa-streaming'),
+                final: !!row.querySelector('p.qa-answer:not(.qa-streaming)'),
+                sources: row.querySelectorAll('details.qa-source:not(.qa-hit)').length,
+                pending: !!row.innerText.match(/Searching|Found|Writing|Checking/) };
     const key = JSON.stringify(s);
     if (key !== last) { last = key; s.ms = performance.now() - t0; window.__states.push(s); }
   };
@@ -49,7 +52,8 @@ def test_progress_shows_at_once_then_passages_then_verified_citations(page):
     first_pending = next(s for s in states if s["pending"])
     (ARTIFACTS / "ui_chat_progress_states.json").write_text(json.dumps(states, indent=1))
     # The first status, measured in the page from the key press. The chat yields it before any work (well under 0.5 s on
-    # an idle machine); Gradio's own round trips before the queued call take most of this, so the bound leaves room for load.
+    # an idle machine); Gradio's own round trips before the queued call take most of this, so the bound leaves room for
+    # load.
     assert first_pending["ms"] < 1500, states
     # Passages found are on screen before the verified answer, and the verified citations replace them.
     assert any(s["hits"] == 4 and not s["final"] for s in states), states
@@ -201,7 +205,8 @@ def test_remove_a_document_after_confirming(page, server, tmp_path):
 
 
 def test_page_requests_only_its_own_host_and_readme_screenshot(context, server):
-    """Every request of a full session (load, ask, open a source) goes to the app's own host: no fonts, CDN or analytics."""
+    """Every request of a full session (load, ask, open a source) goes to the app's own host: no fonts, CDN or
+    analytics."""
     pg = context.new_page()
     requests: list[str] = []
     pg.on("request", lambda r: requests.append(r.url))

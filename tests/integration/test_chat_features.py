@@ -57,7 +57,7 @@ def test_stream_without_stages_is_unchanged(seeds_with_injection):
 def _turn(webapp, question: str, history: list) -> list[dict]:
     """One real chat turn; returns the chat's messages after it (as the browser holds them)."""
     *_, last = webapp.chat(question, history, "extractive", 4)
-    return history + [{"role": "user", "content": question}] + last
+    return [*history, {"role": "user", "content": question}, *last]
 
 
 def test_ratings_are_stored_with_the_answer_and_export_as_questions_that_eval_reads(seeds_with_injection, tmp_path):

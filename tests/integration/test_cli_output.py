@@ -1,4 +1,5 @@
-"""`qa-bot ask --json` and `qa-bot search` output for scripts and terminals, run as real `qa-bot` processes on a real store."""
+"""`qa-bot ask --json` and `qa-bot search` output for scripts and terminals, run as real `qa-bot` processes on a real
+store."""
 
 from __future__ import annotations
 

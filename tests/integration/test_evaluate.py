@@ -1,5 +1,6 @@
-"""Evaluation harness end to end: the CI gate on the real seed question set (`qa-bot eval`, extractive generator) and the
-LangChain peer recipe scored by the same evaluation. The metrics on hand-made cases: tests/unit/test_eval_metrics.py."""
+"""Evaluation harness end to end: the CI gate on the real seed question set (`qa-bot eval`, extractive generator) and
+the LangChain peer recipe scored by the same evaluation. The metrics on hand-made cases:
+tests/unit/test_eval_metrics.py."""
 
 from __future__ import annotations
 

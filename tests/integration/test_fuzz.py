@@ -177,7 +177,8 @@ TEXT_REASONS = ("not valid UTF-8 or Windows-1252 text (", "no text left after cl
 
 
 def file_outcome(name: str, data: bytes) -> tuple[str | None, tuple[str, ...]]:
-    """(the exact reason the file must fail with, or None; else the reasons it may fail with instead of being indexed)."""
+    """(the exact reason the file must fail with, or None; else the reasons it may fail with instead of being
+    indexed)."""
     suffix = Path(name).suffix
     kind = SUPPORTED.get(suffix.lower())
     if kind is None:

@@ -235,7 +235,8 @@ def test_real_qwen_parts_assemble_verify_and_answer(tmp_path):
             ("system", "Answer only from the passages and cite them as [n]."),
             (
                 "human",
-                "Passages:\n[1] The Eiffel Tower stands in Paris, France.\n\nQuestion: In which city is the Eiffel Tower?",
+                "Passages:\n[1] The Eiffel Tower stands in Paris, France.\n\n"
+                "Question: In which city is the Eiffel Tower?",
             ),
         ]
     )

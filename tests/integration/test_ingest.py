@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def test_chunk_metadata_and_exact_offsets(seeds):
     for d in reg:
         mine = sorted((c for c in chunks if c.doc_id == d), key=lambda c: c.start)
         assert mine[0].start == 0 and mine[-1].end == len(texts[d])
-        for a, b in zip(mine, mine[1:]):  # nothing lost between chunks: overlap, or only whitespace in between
+        for a, b in pairwise(mine):  # nothing lost between chunks: overlap, or only whitespace in between
             assert a.start < b.start and (a.end >= b.start or not texts[d][a.end : b.start].strip())
 
 
@@ -310,7 +311,7 @@ def test_cli_subprocess_folder_with_bad_files(tmp_path):
     assert set(open_store(store_settings(store)).registry()) == {"good", "latin"}
 
 
-# --- atomicity ---------------------------------------------------------------------------------------------------------
+# --- atomicity --------------------------------------------------------------------------------------------------------
 class Crash(BaseException):
     """A process dying mid-write (not an Exception, so ingest can't catch it)."""
 
@@ -397,7 +398,7 @@ def test_crash_mid_document_leaves_one_live_copy(tmp_path, monkeypatch):
     assert len(texts) == len(set(texts))
 
 
-# --- missing / corrupt store -------------------------------------------------------------------------------------------
+# --- missing / corrupt store ------------------------------------------------------------------------------------------
 def test_missing_store_gives_a_clear_error(tmp_path, capsys):
     s = store_settings(tmp_path / "never-ingested")
     with pytest.raises(StoreError, match=r"no documents are indexed in collection 'qa_bot' yet: run `qa-bot ingest"):

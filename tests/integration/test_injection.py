@@ -17,7 +17,7 @@ from qa_bot import answer
 from qa_bot.generation.prompts import format_evidence, format_passages
 from qa_bot.schema import SearchHit
 
-# --- planted documents in a real store (tests/integration/conftest.py: planted) ----------------------------------------
+# --- planted documents in a real store (tests/integration/conftest.py: planted) ---------------------------------------
 
 
 def _store_hits(settings) -> list[SearchHit]:
@@ -131,7 +131,8 @@ def planted_qwen(planted):
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        # Seed questions the packaged model answers on the seeds alone (tests/test_answer_llm.py): the same answers here.
+        # Seed questions the packaged model answers on the seeds alone (tests/test_answer_llm.py): the same answers
+        # here.
         ("Which sea were the joint flight drills over?", "Sea of Japan"),
         ("Which news agency interviewed Stoltenberg?", "Kyodo"),
         # A question whose only source is a planted document: answered from its one ordinary sentence, or refused.

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible endpoint, called with the official `openai` client against the running web app (`python app.py`).
+"""The OpenAI-compatible endpoint, called with the official `openai` client against the running web app
+(`python app.py`).
 
 The answers are compared with the Python API on the same store; errors must be OpenAI-style and free of secrets.
 Request parsing without a server: tests/unit/test_openai_request.py.

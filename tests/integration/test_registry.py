@@ -53,7 +53,7 @@ def test_settings_cli_and_web_accept_a_registered_generator(scripted_generator, 
 
 
 def test_unknown_names_fail_with_the_registered_choices(tmp_path):
-    with pytest.raises(ValueError, match="unknown generator 'gpt5'.*extractive"):
+    with pytest.raises(ValueError, match=r"unknown generator 'gpt5'.*extractive"):
         Settings(generator="gpt5", store_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown embedder"):
         Settings(embedder="word2vec", store_dir=tmp_path)

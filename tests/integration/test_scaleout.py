@@ -1,10 +1,10 @@
 """Scale-out: several app processes share one real `chroma run` server (docs/DEPLOY.md).
 
 Every actor is its own OS process: the Chroma server, a writer (`qa-bot ingest` runs) and readers (`qa-bot search` runs,
-and a long-lived searcher that keeps one ``Retriever`` like a web-app worker). Each app process has its own store folder,
-which only holds its BM25 side index; the chunks live in the server. After the writer changes a file, the long-lived
-reader's BM25 index must match the server collection: the old version's text is gone from it and from every result,
-and the new text is found by a query only BM25 can answer.
+and a long-lived searcher that keeps one ``Retriever`` like a web-app worker). Each app process has its own store
+folder, which only holds its BM25 side index; the chunks live in the server. After the writer changes a file, the
+long-lived reader's BM25 index must match the server collection: the old version's text is gone from it and from every
+result, and the new text is found by a query only BM25 can answer.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def test_two_writers_on_one_server_do_not_duplicate(chroma, tmp_path):
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qa_bot.apps.cli"]
     procs = [
         subprocess.Popen(
-            cmd + ["ingest", "-q", str(docs)],
+            [*cmd, "ingest", "-q", str(docs)],
             env=chroma.env(tmp_path / f"app{i}"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,7 +1,8 @@
 """Concurrent writers and readers of one store, every actor a real OS process (issue 11, "Data loss").
 
-- a second writer waits for the first (embedded store: a file lock; Chroma server: a lease with expiry) instead of deleting
-  its not-yet-committed chunks in ``repair``, and gives up with a message naming the holder after a bounded wait;
+- a second writer waits for the first (embedded store: a file lock; Chroma server: a lease with expiry) instead of
+  deleting its not-yet-committed chunks in ``repair``, and gives up with a message naming the holder after a bounded
+  wait;
 - a long-running reader on an embedded store sees another process's ingest (it reopens on a new version stamp) and never
   advises ``--rebuild`` for a read error;
 - the same file name in two folders, ingested at once, gives two documents;
@@ -373,7 +374,7 @@ def test_writers_on_a_chroma_server_take_turns_through_a_lease_that_expires(chro
     assert state["searches"]["Who designed the Bell Rock lighthouse?"][0] == "bell_rock"
 
 
-# --- 2. a long-running reader sees another process's ingest ------------------------------------------------------------
+# --- 2. a long-running reader sees another process's ingest -----------------------------------------------------------
 READER = r"""
 import json, os, sys
 from qa_bot.config import get_settings
@@ -439,7 +440,7 @@ def test_running_reader_sees_ingests_by_another_process_on_an_embedded_store(tmp
         reader.stop()
 
 
-# --- 3. the same file name in two folders, ingested at once ---------------------------------------------------------------
+# --- 3. the same file name in two folders, ingested at once -----------------------------------------------------------
 def test_same_file_name_in_two_folders_ingested_at_once_keeps_both(tmp_path):
     store, flags = tmp_path / "store", tmp_path / "flags"
     flags.mkdir()
@@ -470,7 +471,7 @@ def test_same_file_name_in_two_folders_ingested_at_once_keeps_both(tmp_path):
     assert sum("waiting for the store" in p.stderr() for p in procs) == 1  # the runs took turns
 
 
-# --- 4. the BM25 mirror read while another process swaps it ---------------------------------------------------------------
+# --- 4. the BM25 mirror read while another process swaps it -----------------------------------------------------------
 # Saves two different indexes of the same folder in turn, as fast as it can, through LexicalIndex's real save path.
 SWAPPER = r"""
 import sys, time
@@ -530,7 +531,7 @@ def test_bm25_mirror_loads_one_consistent_copy_while_another_process_swaps_it(tm
     )  # nothing left over
 
 
-# --- 5. soak: two writers and a reader ---------------------------------------------------------------------------------
+# --- 5. soak: two writers and a reader --------------------------------------------------------------------------------
 
 
 def code_word(writer: int, i: int) -> str:
@@ -625,7 +626,8 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     reader = Proc([sys.executable, "-c", QUERIER, json.dumps(words), str(stop)], env)
     tests_dir = str(Path(__file__).resolve().parent)
     writers = [
-        Proc([sys.executable, "-c", WRITER, str(w), str(f), "25", tests_dir], env) for w, f in zip((1, 2), folders)
+        Proc([sys.executable, "-c", WRITER, str(w), str(f), "25", tests_dir], env)
+        for w, f in zip((1, 2), folders, strict=True)
     ]
     rcs = [w.wait(120) for w in writers]
     stop.touch()
@@ -644,7 +646,7 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     reg, per_version = state["registry"], {(d, h): n for d, h, n in state["per_version"]}
     by_source = Counter(r["source"] for r in reg.values())
     lost = duplicated = wrong = unsearchable = 0
-    for p, q in zip(files, [None, *queries]):
+    for p, q in zip(files, [None, *queries], strict=True):
         doc = load_document(p)
         mine = [d for d, r in reg.items() if r["source"] == doc.source]
         if not mine:
@@ -662,8 +664,10 @@ def test_soak_two_writers_and_a_reader(tmp_path):
     stray = sum(n for (d, h), n in per_version.items() if d not in reg or reg[d]["sha256"] != h)
     elapsed = time.monotonic() - t0
     print(
-        f"\nsoak {elapsed:.0f} s: writer rounds {rounds}, reader queries {served['queries']} (errors {served['errors']}); "
-        f"documents {len(files)}: lost {lost}, duplicated {duplicated}, wrong chunk count {wrong}, unsearchable {unsearchable}, "
+        f"\nsoak {elapsed:.0f} s: writer rounds {rounds}, reader queries {served['queries']} "
+        f"(errors {served['errors']}); "
+        f"documents {len(files)}: lost {lost}, duplicated {duplicated}, wrong chunk count {wrong}, "
+        f"unsearchable {unsearchable}, "
         f"not pruned {extra}, stray chunks {stray}"
     )
     assert min(rounds) >= 2 and served["queries"] >= 10

@@ -39,7 +39,8 @@ def wait_for_turn(page, n: int, timeout: float = 30_000) -> None:
         """n => { const rows = document.querySelectorAll('#qa-chatbot .bot-row');
                   if (rows.length < n) return false;
                   const last = rows[rows.length - 1];
-                  return !!last.querySelector('p.qa-answer:not(.qa-streaming)') || last.innerText.includes('\u26a0'); }""",
+                  return !!last.querySelector('p.qa-answer:not(.qa-streaming)') ||
+                         last.innerText.includes('\u26a0'); }""",
         arg=n,
         timeout=timeout,
     )

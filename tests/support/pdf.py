@@ -21,7 +21,10 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
         ops = "BT /F1 11 Tf 14 TL 72 760 Td " + " T* ".join(f"({esc(ln)}) Tj" for ln in text.split("\n")) + " ET"
         stream = ops.encode("cp1252")
         objs.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+            (
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+                f"/Contents {5 + 2 * i} 0 R >>"
+            ).encode()
         )
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     info_ref = ""

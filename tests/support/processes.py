@@ -182,7 +182,8 @@ class LlamaServerProcess(ServiceProcess):
 
 
 class ChromaServer(ServiceProcess):
-    """A real `chroma run` on a loopback port; app processes share it, each with its own folder for the BM25 side index."""
+    """A real `chroma run` on a loopback port; app processes share it, each with its own folder for the BM25 side
+    index."""
 
     def __init__(self, path: Path, log_path: Path) -> None:
         chroma = Path(sys.executable).parent / "chroma"
@@ -206,7 +207,8 @@ class ChromaServer(ServiceProcess):
 
 
 class UIServer(ServiceProcess):
-    """The web chat started with ``cmd``, ready when its page answers. The caller's QA_BOT_*/OPENAI_*/GRADIO_* are left out."""
+    """The web chat started with ``cmd``, ready when its page answers. The caller's QA_BOT_*/OPENAI_*/GRADIO_* are left
+    out."""
 
     def __init__(
         self, cmd: list, store_dir, log, port: int, env_extra: dict | None = None, timeout: float = 120.0

@@ -31,7 +31,8 @@ def no_model_loading(monkeypatch):
 
 @pytest.fixture(scope="module")
 def hashing_embedder():
-    """The ``hashing`` embedder (fakes.HashingEmbeddings) registered for one test module; the registry restored after."""
+    """The ``hashing`` embedder (fakes.HashingEmbeddings) registered for one test module; the registry restored
+    after."""
     saved = dict(registry.EMBEDDERS)
     registry.register_embedder(
         EmbedderSpec(

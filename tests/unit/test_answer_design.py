@@ -1,4 +1,5 @@
-"""Fast checks of the answer design's logic (no model): evidence windows, the calibrated decision, rewrites, data fencing."""
+"""Fast checks of the answer design's logic (no model): evidence windows, the calibrated decision, rewrites, data
+fencing."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from qa_bot.verify.abstain import Calibrator, Signals, compute_signals, fit_logi
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 
 DOC_A = (
-    "Japan and NATO agreed to step up cooperation. Four Japanese F-15 fighter jets and two US F-16s flew over the Sea of Japan. "
+    "Japan and NATO agreed to step up cooperation. "
+    "Four Japanese F-15 fighter jets and two US F-16s flew over the Sea of Japan. "
     "The drills followed a missile launch. Rob Bauer heads the NATO Military Committee. He visited Tokyo in June."
 )
-DOC_B = "Stoltenberg spoke to Kyodo News. He met Kishida on Thursday. They agreed to hold joint exercises by the end of the year."
+DOC_B = (
+    "Stoltenberg spoke to Kyodo News. He met Kishida on Thursday. "
+    "They agreed to hold joint exercises by the end of the year."
+)
 
 
 def _hit(doc_id: str, text: str, offset: int = 0, title: str = "T") -> SearchHit:
@@ -176,7 +181,7 @@ def test_fit_logistic_separates_a_separable_signal():
     xs = [[v / 20, 0.5] for v in range(21)]
     ys = [int(v > 10) for v in range(21)]
     w, b = fit_logistic(xs, ys, l2=0.01)
-    cal = Calibrator(dict(zip(["a", "b"], w)), b, 0.5)
+    cal = Calibrator(dict(zip(["a", "b"], w, strict=True)), b, 0.5)
     cal.weights = {Signals.names()[0]: w[0], Signals.names()[1]: w[1]}
     lo = Signals(0.1, 0.5, 0, 0, 0, 0, 0)
     hi = Signals(0.9, 0.5, 0, 0, 0, 0, 0)

@@ -103,7 +103,7 @@ def test_feedback_export_cli_and_errors(tmp_path):
     assert cli.main(["feedback", "export", str(tmp_path / "out.jsonl"), "--store", str(store)]) == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["todo"]
-    with pytest.raises(ui.QABotError, match="no question .* has a gold answer yet"):
+    with pytest.raises(ui.QABotError, match=r"no question .* has a gold answer yet"):
         from qa_bot.evaluation.evaluate import load_questions
 
         load_questions(tmp_path / "out.jsonl")

@@ -24,7 +24,10 @@ from qa_bot.verify.answer_types import question_kind, short_answer, typed_span
 
 SQUAD = ROOT / "eval" / "squad_v2"
 
-KISHI = "Japanese Defense Minister Nobuo Kishi said after meeting with NATO Military Committee chief Rob Bauer that Japan hopes to strengthen its ties."
+KISHI = (
+    "Japanese Defense Minister Nobuo Kishi said after meeting with NATO Military Committee chief Rob Bauer "
+    "that Japan hopes to strengthen its ties."
+)
 JETS = "The joint exercise involved four Japanese F-15 fighter jets and two US F-16s."
 
 

@@ -1,5 +1,6 @@
 """Only the generators the operator allows (issue 11, item 16), without a server: the web app's default choice and the
-chat refusing any other before the answer chain runs. Through the running web app: tests/integration/test_web_policy.py."""
+chat refusing any other before the answer chain runs. Through the running web app:
+tests/integration/test_web_policy.py."""
 
 from __future__ import annotations
 

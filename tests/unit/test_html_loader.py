@@ -14,7 +14,10 @@ from qa_bot.ingestion.loaders import load_document
 
 def _unclosed_list(n: int) -> str:
     items = "".join(f"<li>Item number {i} is a fine thing to have" for i in range(n))
-    return f"<html><head><title>List</title></head><body><article><h1>A long list</h1><ul>{items}</ul></article></body></html>"
+    return (
+        "<html><head><title>List</title></head>"
+        f"<body><article><h1>A long list</h1><ul>{items}</ul></article></body></html>"
+    )
 
 
 def _best_time(path: Path, runs: int) -> float:
@@ -81,7 +84,8 @@ def test_boilerplate_footer_detection_is_linear(monkeypatch):
         ),
         # no </head> and no <body>: the content still counts, the <title> is the title
         ("<html><head><title>Bees &amp; wasps</title><p>Hives: 2,400.</p>", "Hives: 2,400.", "Bees & wasps"),
-        # furniture and scripts go, the headline inside <header> is still the title, an unclosed <script> eats nothing after it
+        # furniture and scripts go, the headline inside <header> is still the title, an unclosed <script> eats nothing
+        # after it
         (
             "<header><h1>Head line</h1><nav>Menu</nav></header><p>Body text.</p><script>var x = '<p>no</p>';",
             "Body text.",

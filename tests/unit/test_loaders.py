@@ -1,4 +1,5 @@
-"""Loaders and cleaning: every supported format to cleaned text + title, and one clear reason for each unreadable file."""
+"""Loaders and cleaning: every supported format to cleaned text + title, and one clear reason for each unreadable
+file."""
 
 from __future__ import annotations
 
@@ -17,16 +18,19 @@ CAPTION = (
     "Japan's Emperor Naruhito, right, greets US President Joe Biden prior to a meeting at the Imperial Palace in Tokyo"
 )
 
-HTML_PAGE = """<!doctype html>
+HTML_PAGE = (
+    """<!doctype html>
 <html><head><title>Otters return to the Thames | The Daily Site</title>
 <script>window.dataLayer = ["trackingPixelQ7"];</script><style>.hero { color: red }</style></head>
 <body>
 <header><a href="/">The Daily Site</a>
-  <nav><ul><li><a href="/">Home</a></li><li><a href="/world">World news</a></li><li><a href="/login">Sign in</a></li></ul></nav>
+  <nav><ul><li><a href="/">Home</a></li><li><a href="/world">World news</a></li>"""
+    """<li><a href="/login">Sign in</a></li></ul></nav>
 </header>
 <main><article>
   <header><h1>Otters return to the Thames</h1><p class="byline">By A. Reporter</p></header>
-  <p>Eurasian otters have been recorded breeding in the upper Thames for the first time in forty years, ecologists said.</p>
+  <p>Eurasian otters have been recorded breeding in the upper Thames for the first time in forty years, """
+    """ecologists said.</p>
   <p>The survey team counted eleven adults along a twelve-mile stretch near Lechlade.</p>
   <figure><img src="otter.jpg"><figcaption>An otter photographed near Lechlade at dawn.</figcaption></figure>
 </article></main>
@@ -35,6 +39,7 @@ HTML_PAGE = """<!doctype html>
 <script>console.log("analyticsBeaconZ3")</script>
 </body></html>
 """
+)
 
 
 def write(path: Path, data: bytes | str) -> Path:
@@ -112,7 +117,10 @@ def test_html_boilerplate_removed_and_title_from_article_headline(tmp_path):
 
 
 def test_html_without_h1_uses_title_tag(tmp_path):
-    html = "<html><head><title>Bee census 2024</title></head><body><p>Beekeepers counted 2,400 hives in the valley.</p></body></html>"
+    html = (
+        "<html><head><title>Bee census 2024</title></head>"
+        "<body><p>Beekeepers counted 2,400 hives in the valley.</p></body></html>"
+    )
     doc = load_document(write(tmp_path / "bees.htm", html))
     assert doc.title == "Bee census 2024"
     assert doc.text == "Beekeepers counted 2,400 hives in the valley."
@@ -166,7 +174,7 @@ def test_utf8_bom_is_stripped_and_utf16_with_bom_is_text(tmp_path):
     assert load_document(u16).text == "Hedgehogs hibernate from November to March."
 
 
-# --- unreadable files: one clear reason each ------------------------------------------------------------------------------
+# --- unreadable files: one clear reason each --------------------------------------------------------------------------
 def test_unreadable_files_have_clear_reasons(tmp_path):
     assert reason(write(tmp_path / "empty.txt", b"")) == "empty file"
     assert reason(write(tmp_path / "blank.md", b"  \n\t\n")) == "empty file"

@@ -89,7 +89,7 @@ def test_truncated_cached_model_is_rebuilt(fake_parts, tmp_path):
 def test_parts_that_do_not_hash_right_leave_nothing_behind(fake_parts, tmp_path, monkeypatch):
     monkeypatch.setattr(local_model, "QWEN_SHA256", "0" * 64)
     s = model_settings(cache_dir=tmp_path / "cache")
-    with pytest.raises(QABotError, match="corrupt.*reinstall"):
+    with pytest.raises(QABotError, match=r"corrupt.*reinstall"):
         qwen_model_path(s)
     assert not (s.generation.cache_dir / local_model.QWEN_FILENAME).exists()
     assert _leftovers(s.generation.cache_dir) == []

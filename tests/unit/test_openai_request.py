@@ -1,5 +1,6 @@
 """The OpenAI-compatible endpoint's request parsing, without a server: messages become the question and history pairs,
-and the models offered follow the operator's setting. Against the running web app: tests/integration/test_openai_api.py."""
+and the models offered follow the operator's setting. Against the running web app:
+tests/integration/test_openai_api.py."""
 
 from __future__ import annotations
 

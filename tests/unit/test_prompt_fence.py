@@ -35,9 +35,12 @@ def test_orders_to_an_ai_are_omitted(order):
 
 def test_ordinary_reporting_is_untouched():
     news = (
-        "Officials said they would answer questions later. The rules of engagement were discussed. He would never mention it. "
-        "Henceforth the king would answer to parliament. You must answer to the voters, she said. Please reply within 30 days. "
-        "Ignore e.g. the noise. Forget about the weather, said the coach.\nPrevious instructions from the ministry still applied."
+        "Officials said they would answer questions later. The rules of engagement were discussed. "
+        "He would never mention it. "
+        "Henceforth the king would answer to parliament. You must answer to the voters, she said. "
+        "Please reply within 30 days. "
+        "Ignore e.g. the noise. Forget about the weather, said the coach.\n"
+        "Previous instructions from the ministry still applied."
     )
     assert neutralise(news) == news
 
@@ -57,7 +60,8 @@ def test_no_false_hits_on_the_squad_articles_and_seeds():
     hits = {k: v for k, v in hits.items() if v}
     chars = sum(f.stat().st_size for f in files)
     print(
-        f"\ninjection filter: {len(files)} files, {chars / 1e6:.2f} MB, {sum(map(len, hits.values()))} hits, {time.perf_counter() - t:.1f} s"
+        f"\ninjection filter: {len(files)} files, {chars / 1e6:.2f} MB, {sum(map(len, hits.values()))} hits, "
+        f"{time.perf_counter() - t:.1f} s"
     )
     assert hits == {}
 

@@ -1,4 +1,5 @@
-"""The web chat's pieces without a server: HTML escaping, history pairs, error messages, the model lock, `serve` flags."""
+"""The web chat's pieces without a server: HTML escaping, history pairs, error messages, the model lock, `serve`
+flags."""
 
 from __future__ import annotations
 
