@@ -4,7 +4,8 @@
   deleting its not-yet-committed chunks in ``repair``, and gives up with a message naming the holder after a bounded
   wait;
 - a long-running reader on an embedded store sees another process's ingest (it reopens on a new version stamp) and never
-  advises ``--rebuild`` for a read error;
+  advises ``--rebuild`` for a read error, and a write landing between its version check and its vector query costs it
+  no search (the deleted chunks are left out);
 - the same file name in two folders, ingested at once, gives two documents;
 - the BM25 mirror is loaded as one consistent copy while another process keeps swapping it;
 - a soak: two ingesting processes and a reader for about a minute, then every document exactly once and searchable.
@@ -436,6 +437,49 @@ def test_running_reader_sees_ingests_by_another_process_on_an_embedded_store(tmp
         got = reader.search("Where did ecologists count otters?")
         assert "error" not in got and all(h["doc_id"] != "otters" for h in got["hits"])
         assert reader.proc.poll() is None
+    finally:
+        reader.stop()
+
+
+STALE_QUERIER = r"""
+import json, os, sys
+from qa_bot.config import get_settings
+from qa_bot.index.store import Store
+from qa_bot.retrieval.hybrid import Retriever
+reopens = 0
+_reopen = Store.reopen
+def counting_reopen(self):
+    global reopens
+    reopens += 1
+    _reopen(self)
+Store.reopen = counting_reopen
+r = Retriever(get_settings())
+print(json.dumps({"ready": os.getpid()}), flush=True)
+for line in sys.stdin:
+    q = json.loads(line)
+    # straight to the vector index, without the version check a search makes first: the window a write can land in
+    got = r.store.query(r.embeddings.embed_query(q["query"]), 8)
+    print(json.dumps({"doc_ids": [c.doc_id for c, _, _ in got], "texts": [c.text for c, _, _ in got],
+                      "reopens": reopens}), flush=True)
+"""
+
+
+def test_a_chunk_deleted_after_the_reader_loaded_its_index_is_left_out_without_an_error(tmp_path):
+    """The soak's one lost search: a write landing between a reader's version check and its vector query leaves the
+    reader's in-memory index with ids whose records are gone (chromadb returns them with no text or metadata)."""
+    docs = folder(tmp_path / "docs", {"harbour.txt": HARBOUR_V1, "otters.txt": OTTERS})
+    env = local_env(tmp_path / "store")
+    assert run_cli("ingest", "-q", str(docs), env=env).returncode == 0
+    reader = ScriptProcess(STALE_QUERIER, env, ready_timeout=180)
+    try:
+        before = reader.ask({"query": "Where did ecologists count otters?"})
+        assert "otters" in before["doc_ids"]  # the reader's vector index now holds the otters chunks
+        (docs / "otters.txt").unlink()
+        assert "1 removed" in run_cli("ingest", "-q", str(docs), env=env).stdout
+        after = reader.ask({"query": "Where did ecologists count otters?"})
+        assert after["doc_ids"] and set(after["doc_ids"]) == {"harbour"}
+        assert all(after["texts"])
+        assert after["reopens"] == 0  # answered from the stale index, not by failing and retrying
     finally:
         reader.stop()
 

@@ -511,11 +511,15 @@ class Store:
         r = self.chunks.query(
             query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances", "embeddings"]
         )
+        # A chunk another process deleted after this client loaded its vector index still comes back from that index,
+        # with no text or metadata (chromadb 1.5): it is gone, so it is left out. Failing instead (and reopening, then
+        # failing again when the next write lands in between) lost a busy reader's searches.
         return [
             (chunk_from_record(i, t, m), 1.0 - float(d), _floats(e))
             for i, t, m, d, e in zip(
                 r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], r["embeddings"][0], strict=True
             )
+            if t is not None and m is not None
         ]
 
     @_guarded
