@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.project import ROOT
 
 from qa_bot.evaluation import squad
@@ -51,6 +53,34 @@ def test_containment_is_whole_words_after_normalisation():
     assert squad.contains(["the Sea of Japan"], "over Sea of Japan")
     assert not squad.contains(["art"], "The party went on.")
     assert not squad.contains([], "anything")
+
+
+def test_a_number_word_and_its_digits_are_the_same_answer_and_a_list_needs_no_and():
+    assert squad.contains(["four"], "4 [1]")
+    assert squad.contains(["six to nine percent"], "6 to 9 percent [1]")
+    assert squad.contains(["obesity, alcoholism, and drug use"], "Obesity, alcoholism, drug use [1]")
+    assert not squad.contains(["four"], "14 [1]")
+    assert not squad.contains(["obesity, alcoholism, and drug use"], "Obesity, alcoholism [1]")
+
+
+def test_an_answer_may_leave_out_the_words_the_question_already_says():
+    q = "For how many years in a row has Kishida taken part in NATO's highest-level discussions?"
+    assert squad.contains(["three years"], "Three [1]", q)
+    assert squad.contains(["three years"], "3 [1]", q)
+    assert not squad.contains(["three years"], "Three [1]")  # without the question the unit is missing
+    assert not squad.contains(["three years"], "Two [1]", q)
+    # only words of the gold answer and the question: a longer answer is judged by containment alone
+    assert not squad.contains(["three years"], "Three summits [1]", q)
+    # the question's words alone are not an answer
+    assert not squad.contains(["three years"], "years [1]", q)
+    assert not squad.contains(["first Japanese leader"], "Japanese leader [1]", "What would Kishida become?")
+
+
+@given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=3), st.text(max_size=60))
+def test_every_gold_answer_is_a_correct_answer_whatever_the_question(golds, question):
+    for g in golds:
+        if any(t != "and" for t in squad.normalize(g).split()):
+            assert squad.contains(golds, g, question)
 
 
 def test_our_em_f1_agree_with_the_official_script(tmp_path):

@@ -41,3 +41,13 @@ def test_cross_validation_reports_pooled_and_per_set_held_out_accuracy(fit):
     assert 0.0 <= pooled <= 1.0 and 0.0 <= per_set <= 1.0
     # The separable small set counts as much as the noisy large one: the per-set mean is above the pooled accuracy.
     assert per_set > pooled
+
+
+def test_labels_are_regraded_by_today_s_grader_not_read_from_the_record(fit):
+    q = "For how many years in a row has Kishida taken part in NATO's highest-level discussions?"
+    base = {"question": q, "answers": ["third year", "three years"], "is_impossible": False}
+    # recorded as wrong by the grader of the day, right by today's (the question already says "years")
+    assert fit.label_of(base | {"draft": "Three [1]", "draft_correct": False}) == 1
+    assert fit.label_of(base | {"draft": "Two [1]", "draft_correct": True}) == 0
+    assert fit.label_of(base | {"draft": "", "draft_correct": True}) == 0  # refused before a draft
+    assert fit.label_of(base | {"draft": "Three [1]", "is_impossible": True, "answers": []}) == 0

@@ -240,7 +240,7 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
     pred_short = "" if refused else squad.short_answer(item.question, text)
     em, f1 = squad.best_em_f1(item.answers if not item.is_impossible else [], pred_full)
     sem, sf1 = squad.best_em_f1(item.answers if not item.is_impossible else [], pred_short)
-    contains = (not refused) and squad.contains(item.answers, text)
+    contains = (not refused) and squad.contains(item.answers, text, item.question)
     hits: list[SearchHit] = a.hits if a is not None else []
     rows: list[dict[str, Any]] = []
     for h in hits:
@@ -296,7 +296,10 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         "signals": a.signals if a else {},
         "draft": a.draft if a else "",
         "draft_correct": (
-            a is not None and bool(a.draft) and not item.is_impossible and squad.contains(item.answers, a.draft)
+            a is not None
+            and bool(a.draft)
+            and not item.is_impossible
+            and squad.contains(item.answers, a.draft, item.question)
         ),
         "timings": {**(a.timings if a else {}), **_sources_shown(a), "total": round(seconds, 4)},
     }

@@ -32,7 +32,10 @@ MAIN_METRICS = [
 
 DEFINITIONS = """\
 * **Answer correctness**: share of answerable questions (`is_impossible` false) whose answer was not a refusal and
-  contains one of the gold answers after SQuAD normalisation (lower case, no punctuation or articles), as whole words.
+  contains one of the gold answers after SQuAD normalisation (lower case, no punctuation or articles), as whole words;
+  number words count as digits and "and" is ignored ("4" gives "four"; "a, b, c" gives "a, b, and c"), and an answer
+  made only of a gold answer's and the question's words may leave out what the question says ("Three" for "how many
+  years ...?", gold "three years").
 * **Refusal accuracy**: share of unanswerable questions (`is_impossible` true: unanswerable and false-premise) answered
   with the refusal. **False-refusal rate**: share of answerable questions refused.
 * **EM / F1**: SQuAD v2 definitions (a refusal is the empty prediction: it scores 1 on an unanswerable question and 0

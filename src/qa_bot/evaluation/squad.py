@@ -55,10 +55,60 @@ def best_em_f1(golds: list[str], pred: str) -> tuple[int, float]:
     return max(exact(g, pred) for g in golds), max(f1(g, pred) for g in golds)
 
 
-def contains(golds: list[str], text: str) -> bool:
-    """Normalised containment: some gold answer occurs, as whole tokens, inside the text."""
-    hay = f" {normalize(strip_markers(text))} "
-    return any(normalize(g) and f" {normalize(g)} " in hay for g in golds)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+
+
+def _answer_tokens(s: str) -> list[str]:
+    """SQuAD-normalised tokens for judging correctness: number words as digits, and no "and", so "4" answers "four"
+    and "obesity, alcoholism, drug use" answers "obesity, alcoholism, and drug use"."""
+    return [_NUMBER_WORDS.get(t, t) for t in normalize(s).split() if t != "and"]
+
+
+def contains(golds: list[str], text: str, question: str = "") -> bool:
+    """Whether the text gives a gold answer: some gold answer occurs, as whole tokens, inside it (after
+    ``_answer_tokens``), or, given the question, the text is that gold answer without the words the question already
+    says ("Three" for "For how many years in a row ...?", gold "three years"). The second form only accepts a text
+    made of the gold's and the question's words, so it does not pass a longer answer that happens to end in one."""
+    hay = _answer_tokens(strip_markers(text))
+    joined = f" {' '.join(hay)} "
+    asked = set(_answer_tokens(question))
+    for g in golds:
+        gold = _answer_tokens(g)
+        if not gold:
+            continue
+        if f" {' '.join(gold)} " in joined:
+            return True
+        rest = [t for t in gold if t not in asked]
+        if rest and len(rest) < len(gold) and f" {' '.join(rest)} " in joined and set(hay) <= set(gold) | asked:
+            return True
+    return False
 
 
 # --- the official scorer -----------------------------------------------------------------------------------------
