@@ -1,0 +1,107 @@
+"""Experiment: read every question with both answer-prompt forms and keep the draft whose cited quote the evidence
+check rates higher (no new model calls: both runs recorded their drafts and signals).
+
+Form A is the shipped prompt (question before and after the evidence; ``eval/results/seeds-local-fixed-grader/``,
+``eval/results/dev-squad-doc-terms/``), form B the question-last prompt, run with
+``QA_BOT_ANSWER_PROMPT=question-last QA_BOT_ABSTAIN=none`` into ``eval/results/dev-*-question-last-both-forms/``.
+Prints, per mode (A, B, the selection, an oracle that keeps a right draft when either is), drafts right and the
+decision's metrics under the shipped fit and under fits on the selected drafts. Labels by today's grader.
+
+    python eval/experiments/two_forms.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "eval"))
+
+import fit_abstention as fit  # noqa: E402  (the fitting script beside this folder)
+
+from qa_bot.verify.abstain import Calibrator, Signals, fit_logistic  # noqa: E402
+
+RESULTS = ROOT / "eval" / "results"
+PAIRS = {
+    "seeds": ("seeds-local-fixed-grader", "dev-seeds-question-last-both-forms"),
+    "squad": ("dev-squad-doc-terms", "dev-squad-question-last-both-forms"),
+}
+NAMES = [n for n in Signals.names() if n not in ("self_check", "first_token")]
+
+
+def judged(r: dict) -> bool:
+    return bool(r.get("signals")) and not r.get("error")
+
+
+def pick(a: dict, b: dict, mode: str) -> dict:
+    if mode in ("A", "B"):
+        return a if mode == "A" else b
+    if not judged(a) or not judged(b):
+        return a if judged(a) or not judged(b) else b
+    if mode == "select":
+        return b if b["signals"]["evidence_answers"] > a["signals"]["evidence_answers"] else a
+    return b if fit.label_of(b) > fit.label_of(a) else a  # oracle
+
+
+def load(name: str, mode: str) -> list[dict]:
+    a_dir, b_dir = PAIRS[name]
+    a = {r["id"]: r for r in json.loads((RESULTS / a_dir / "results.json").read_text())["results"]}
+    b = {r["id"]: r for r in json.loads((RESULTS / b_dir / "results.json").read_text())["results"]}
+    return [pick(a[k], b[k], mode) for k in a if k in b]
+
+
+def metrics(rs: list[dict], cal: Calibrator) -> str:
+    ans = [r for r in rs if not r["is_impossible"]]
+    una = [r for r in rs if r["is_impossible"]]
+
+    def shown(r: dict) -> bool:
+        return judged(r) and cal.probability(Signals(**fit.signals_of(r))) >= cal.threshold
+
+    decided = [r for r in rs if judged(r)]
+    accuracy = sum(shown(r) == bool(fit.label_of(r)) for r in decided) / max(1, len(decided))
+    f1 = sum((r.get("short_f1") or 0) if shown(r) else float(r["is_impossible"]) for r in rs) / len(rs)
+    correct = sum(shown(r) and fit.label_of(r) for r in ans) / len(ans)
+    refused_una = sum(not shown(r) for r in una) / max(1, len(una))
+    refused_ans = sum(not shown(r) for r in ans) / len(ans)
+    return (
+        f"drafts right {sum(fit.label_of(r) for r in ans)}/{len(ans)}, correct {100 * correct:.1f}, "
+        f"refusal {100 * refused_una:.1f}, false refusals {100 * refused_ans:.1f}, decided right {accuracy:.3f}, "
+        f"F1 {100 * f1:.1f}"
+    )
+
+
+def vectors(rs: list[dict]) -> tuple[list[list[float]], list[int]]:
+    xs, ys = [], []
+    for r in rs:
+        if judged(r):
+            s = fit.signals_of(r)
+            xs.append([float(s[n]) for n in NAMES])
+            ys.append(fit.label_of(r))
+    return xs, ys
+
+
+def main() -> None:
+    d = json.loads((ROOT / "src" / "qa_bot" / "data" / "abstention.json").read_text())
+    shipped = Calibrator(d["weights"], d["bias"], d["threshold"])
+    for mode in ("A", "B", "select", "oracle"):
+        sets = {n: load(n, mode) for n in PAIRS}
+        print(f"{mode}, shipped decision:")
+        for n, v in sets.items():
+            print(f"    {n}: {metrics(v, shipped)}")
+        xa, ya = vectors(sets["seeds"])
+        xb, yb = vectors(sets["squad"])
+        groups = [0] * len(xa) + [1] * len(xb)
+        for l2 in (0.3, 1.0):
+            w, b = fit_logistic(xa + xb, ya + yb, l2=l2)
+            t, _ = fit.best_threshold(fit.probabilities(w, b, xa + xb, NAMES), ya + yb, groups)
+            cv = fit.cross_validate(xa + xb, ya + yb, groups, NAMES, l2)
+            cal = Calibrator(dict(zip(NAMES, w, strict=True)), b, t)
+            print(f"{mode}, refitted (l2 {l2}; CV {cv[0]:.3f} / {cv[1]:.3f}):")
+            for n, v in sets.items():
+                print(f"    {n}: {metrics(v, cal)}")
+
+
+if __name__ == "__main__":
+    main()
