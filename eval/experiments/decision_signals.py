@@ -8,6 +8,8 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
 * ``check_chunk``: the same question over the whole cited passage(s);
 * ``answerable``: P(yes) that the window answers the question, without the draft (the chain's ``evidence_answers``);
 * ``answerable_quote``: the same without the neighbour sentences (shorter, so faster);
+* ``answerable_quote_titled``: the quote-only check with each quote under its article's title, as the answer prompt
+  shows evidence;
 * ``answerable_quote_contains`` / ``answerable_quote_qfirst``: that check asked whether the evidence *contains* the
   answer / with the question before the evidence;
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
@@ -205,6 +207,17 @@ def main() -> None:
                     row[f] = bot.evidence_check(q, " ".join(quotes), "local")  # as the chain asks it
                 elif f == "answerable":
                     row[f] = bot.evidence_check(q, " ".join(wins), "local")
+                elif f == "answerable_quote_titled":  # the shipped check, each quote under its article's title
+                    by_doc = {h.chunk.doc_id: h.chunk.title for h in hits}
+                    titled = "\n".join(
+                        dict.fromkeys(
+                            f'From the article "{as_data(by_doc.get(c["doc_id"], ""))}": {c["quote"]}'
+                            if by_doc.get(c["doc_id"])
+                            else c["quote"]
+                            for c in r["citations"]
+                        )
+                    )
+                    row[f] = bot.evidence_check(q, titled, "local")
                 elif f in CHECK_WORDINGS:  # the quote-only check, worded differently
                     msgs = [
                         HumanMessage(CHECK_WORDINGS[f].format(evidence=as_data(" ".join(quotes)), question=defang(q)))
