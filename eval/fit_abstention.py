@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from qa_bot.evaluation.report import write_reliability
-from qa_bot.evaluation.squad import contains
+from qa_bot.evaluation.squad import draft_is_right
 from qa_bot.verify.abstain import Calibrator, Signals, answer_type_match, fit_logistic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,20 +42,29 @@ def signals_of(r: dict) -> dict[str, float]:
 def label_of(r: dict) -> int:
     """1 when the draft answers an answerable question right, graded by today's grader (so a grader fix, like a number
     word for its digits, needs no new model run)."""
-    return int(bool(r["draft"]) and not r["is_impossible"] and contains(r["answers"], r["draft"], r["question"]))
+    return int(draft_is_right(r["answers"], r["draft"], r["question"], r["is_impossible"]))
+
+
+def vectors(records: list[dict], names: list[str]) -> tuple[list[list[float]], list[int]]:
+    """Signal vectors (over ``names``) and labels of the records the decision judged."""
+    xs, ys = [], []
+    for r in records:
+        sig = signals_of(r)
+        if not sig or r.get("error"):
+            continue  # refused before the decision (nothing relevant retrieved, or nothing attributable)
+        xs.append([float(sig[n]) for n in names])
+        ys.append(label_of(r))
+    return xs, ys
 
 
 def load(paths: list[Path], names: list[str]) -> tuple[list[list[float]], list[int], list[int]]:
     """Signal vectors, labels and the index of the file each came from."""
     xs, ys, groups = [], [], []
     for g, p in enumerate(paths):
-        for r in json.loads(p.read_text())["results"]:
-            sig = signals_of(r)
-            if not sig or r.get("error"):
-                continue  # refused before the decision (nothing relevant retrieved, or nothing attributable)
-            xs.append([float(sig[n]) for n in names])
-            ys.append(label_of(r))
-            groups.append(g)
+        x, y = vectors(json.loads(p.read_text())["results"], names)
+        xs += x
+        ys += y
+        groups += [g] * len(x)
     return xs, ys, groups
 
 
@@ -69,7 +78,11 @@ def probabilities(weights: list[float], bias: float, xs: list[list[float]], name
 def replay(path: Path, cal: Calibrator) -> dict[str, float]:
     """The metrics a results.json would show had ``cal`` made its answer/abstain decisions (exact: the decision is a
     function of the recorded signals)."""
-    rs = json.loads(path.read_text())["results"]
+    return replay_records(json.loads(path.read_text())["results"], cal)
+
+
+def replay_records(rs: list[dict], cal: Calibrator) -> dict[str, float]:
+    """``replay`` of results records."""
     ans = [r for r in rs if not r["is_impossible"]]
     una = [r for r in rs if r["is_impossible"]]
 

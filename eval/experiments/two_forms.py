@@ -54,32 +54,15 @@ def load(name: str, mode: str) -> list[dict]:
 
 def metrics(rs: list[dict], cal: Calibrator) -> str:
     ans = [r for r in rs if not r["is_impossible"]]
-    una = [r for r in rs if r["is_impossible"]]
-
-    def shown(r: dict) -> bool:
-        return judged(r) and cal.probability(Signals(**fit.signals_of(r))) >= cal.threshold
-
-    decided = [r for r in rs if judged(r)]
-    accuracy = sum(shown(r) == bool(fit.label_of(r)) for r in decided) / max(1, len(decided))
-    f1 = sum((r.get("short_f1") or 0) if shown(r) else float(r["is_impossible"]) for r in rs) / len(rs)
-    correct = sum(shown(r) and fit.label_of(r) for r in ans) / len(ans)
-    refused_una = sum(not shown(r) for r in una) / max(1, len(una))
-    refused_ans = sum(not shown(r) for r in ans) / len(ans)
+    m = fit.replay_records(rs, cal)
+    xs, ys = fit.vectors(rs, Signals.names())
+    ps = [cal.probability(Signals(**dict(zip(Signals.names(), x, strict=True)))) for x in xs]
+    accuracy = sum((p >= cal.threshold) == bool(y) for p, y in zip(ps, ys, strict=True)) / max(1, len(ys))
     return (
-        f"drafts right {sum(fit.label_of(r) for r in ans)}/{len(ans)}, correct {100 * correct:.1f}, "
-        f"refusal {100 * refused_una:.1f}, false refusals {100 * refused_ans:.1f}, decided right {accuracy:.3f}, "
-        f"F1 {100 * f1:.1f}"
+        f"drafts right {sum(fit.label_of(r) for r in ans)}/{len(ans)}, correct {100 * m['answer_correctness']:.1f}, "
+        f"refusal {100 * m['refusal_accuracy']:.1f}, false refusals {100 * m['false_refusal_rate']:.1f}, "
+        f"decided right {accuracy:.3f}, F1 {100 * m['f1']:.1f}"
     )
-
-
-def vectors(rs: list[dict]) -> tuple[list[list[float]], list[int]]:
-    xs, ys = [], []
-    for r in rs:
-        if judged(r):
-            s = fit.signals_of(r)
-            xs.append([float(s[n]) for n in NAMES])
-            ys.append(fit.label_of(r))
-    return xs, ys
 
 
 def main() -> None:
@@ -90,8 +73,8 @@ def main() -> None:
         print(f"{mode}, shipped decision:")
         for n, v in sets.items():
             print(f"    {n}: {metrics(v, shipped)}")
-        xa, ya = vectors(sets["seeds"])
-        xb, yb = vectors(sets["squad"])
+        xa, ya = fit.vectors(sets["seeds"], NAMES)
+        xb, yb = fit.vectors(sets["squad"], NAMES)
         groups = [0] * len(xa) + [1] * len(xb)
         for l2 in (0.3, 1.0):
             w, b = fit_logistic(xa + xb, ya + yb, l2=l2)

@@ -296,10 +296,7 @@ def score_item(item: Item, a: Answer | None, spans: list[tuple], seconds: float,
         "signals": a.signals if a else {},
         "draft": a.draft if a else "",
         "draft_correct": (
-            a is not None
-            and bool(a.draft)
-            and not item.is_impossible
-            and squad.contains(item.answers, a.draft, item.question)
+            a is not None and squad.draft_is_right(item.answers, a.draft, item.question, item.is_impossible)
         ),
         "timings": {**(a.timings if a else {}), **_sources_shown(a), "total": round(seconds, 4)},
     }

@@ -111,6 +111,12 @@ def contains(golds: list[str], text: str, question: str = "") -> bool:
     return False
 
 
+def draft_is_right(answers: list[str], draft: str, question: str, is_impossible: bool) -> bool:
+    """The label the abstention model is fitted to: a draft answer that gives a gold answer to an answerable question
+    (any draft to an unanswerable one is wrong)."""
+    return bool(draft) and not is_impossible and contains(answers, draft, question)
+
+
 # --- the official scorer -----------------------------------------------------------------------------------------
 def to_official(questions: list[dict], paragraphs: dict[str, dict]) -> dict:
     """The dev-v2.0.json layout evaluate-v2.0.py reads (data[].paragraphs[].qas[]), for a subset of questions."""
