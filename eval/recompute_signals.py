@@ -21,7 +21,7 @@ from pathlib import Path
 from qa_bot import QABot
 from qa_bot.config import Settings, get_settings
 from qa_bot.generation.prompts import data_hits
-from qa_bot.retrieval.evidence import answerable, known_terms, score_sentences
+from qa_bot.retrieval.evidence import agreement_sentences, known_terms, score_sentences
 from qa_bot.verify.abstain import compute_signals
 
 RECOMPUTED = ("premise", "agreement")
@@ -59,7 +59,7 @@ def recompute(results: Path, settings: Settings, out: Path, docs: Path | None = 
                 support=old["support"],
                 retrieval=old["retrieval"],
                 evidence_score=old["evidence_score"],
-                best_sentences=[s.text for s in answerable(scored)][: settings.verification.agreement_sentences],
+                best_sentences=agreement_sentences(scored, settings.verification.agreement_sentences),
                 evidence_answers=old["evidence_answers"],
                 first_token=old["first_token"],
             )

@@ -10,6 +10,8 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
 * ``answerable_quote``: the same without the neighbour sentences (shorter, so faster);
 * ``answerable_quote_titled``: the quote-only check with each quote under its article's title, as the answer prompt
   shows evidence;
+* ``answerable_quote_located``: the quote-only check, with the sentence of the quote's article that states each of the
+  question's numbers and names the quote itself lacks (a year in a photo caption, a place in the dateline);
 * ``answerable_quote_contains`` / ``answerable_quote_qfirst``: that check asked whether the evidence *contains* the
   answer / with the question before the evidence;
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
@@ -45,7 +47,7 @@ from qa_bot.generation.prompts import answers_prompt, as_data, data_hits, defang
 from qa_bot.retrieval.evidence import score_sentences
 from qa_bot.schema import Citation
 from qa_bot.service import QABot
-from qa_bot.text import sentence_spans
+from qa_bot.text import key_terms, passage_terms, sentence_spans
 from qa_bot.verify.abstain import compute_signals
 
 # Asked after the answer prompt, as its last line or as a second turn (the answer prompt calls the evidence "the text").
@@ -105,6 +107,23 @@ def merge(rows_path: Path, results_path: Path, fields: dict[str, str] | None = N
     results_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     print(f"{results_path}: {names} recorded for {n} drafts")
     return n
+
+
+def located(question: str, quotes: list[str], citations: list[dict], service: QABot, most: int = 2) -> str:
+    """The quotes, then (up to ``most``) sentences of their articles that state a number or name of the question the
+    quotes lack: the first such sentence per term, in article order."""
+    quoted = set().union(*(passage_terms(q) for q in quotes)) if quotes else set()
+    lacking = key_terms(question) - quoted
+    extra: list[str] = []
+    for doc in dict.fromkeys(c["doc_id"] for c in citations):
+        text = service.document_text(doc) or ""
+        for s, e in sentence_spans(text):
+            sent = " ".join(text[s:e].split())
+            found = lacking & passage_terms(sent)
+            if found and sent not in extra:
+                extra.append(sent)
+                lacking -= found
+    return " ".join([*dict.fromkeys(quotes), *extra[:most]])
 
 
 # Other wordings of the shipped quote-only evidence check (prompts.ANSWERS_HUMAN), one change each.
@@ -218,6 +237,9 @@ def main() -> None:
                         )
                     )
                     row[f] = bot.evidence_check(q, titled, "local")
+                elif f == "answerable_quote_located":
+                    row[f] = bot.evidence_check(q, located(q, quotes, r["citations"], service), "local")
+                    row["located_added"] = located(q, quotes, r["citations"], service) != " ".join(quotes)
                 elif f in CHECK_WORDINGS:  # the quote-only check, worded differently
                     msgs = [
                         HumanMessage(CHECK_WORDINGS[f].format(evidence=as_data(" ".join(quotes)), question=defang(q)))

@@ -36,7 +36,7 @@ from qa_bot.generation.prompts import (
 from qa_bot.index.store import Store
 from qa_bot.retrieval.evidence import (
     ScoredSentence,
-    answerable,
+    agreement_sentences,
     known_terms,
     score_sentences,
     select_evidence,
@@ -353,8 +353,8 @@ class Bot:
             support=sum(c.support for c in ans.citations) / len(ans.citations),
             retrieval=max((h.dense or 0.0 for h in hits), default=0.0),
             evidence_score=scored[0].score if scored else 0.0,
-            # The sentences that best match the question, among those whose documents state its names.
-            best_sentences=[x.text for x in answerable(scored)][: self.settings.verification.agreement_sentences],
+            # The sentences that best match the question, among those whose documents state its names (if any do).
+            best_sentences=agreement_sentences(scored, self.settings.verification.agreement_sentences),
             evidence_answers=p_answers,
             first_token=first_token,
         )

@@ -9,7 +9,14 @@ import pytest
 
 from qa_bot.generation.prompts import as_data, defang, format_evidence
 from qa_bot.pipeline import drop_given_answer
-from qa_bot.retrieval.evidence import ScoredSentence, answerable, known_terms, score_sentences, select_evidence
+from qa_bot.retrieval.evidence import (
+    ScoredSentence,
+    agreement_sentences,
+    answerable,
+    known_terms,
+    score_sentences,
+    select_evidence,
+)
 from qa_bot.schema import Chunk, SearchHit
 from qa_bot.text import passage_terms, sentence_spans
 from qa_bot.verify.abstain import Calibrator, Signals, compute_signals, fit_logistic
@@ -101,6 +108,20 @@ def test_the_question_s_names_and_dates_are_looked_for_in_the_whole_document():
     # a document whose text is not known: its passage alone
     other = {"other": frozenset(passage_terms(article))}
     assert score_sentences(q, [passage], _SameVector(), 0.5, other)[0].missing == {"june", "2022", "ap"}
+
+
+def test_agreement_reads_the_sentences_whose_documents_state_the_question_s_names_else_all_sentences():
+    passage = _hit("ap", DOC_A, title="AP News")
+    article = {"ap": frozenset(passage_terms(DOC_A))}
+    q = "Who heads the NATO Military Committee that visited Tokyo?"
+    scored = score_sentences(q, [passage], _SameVector(), 0.5, article)
+    assert agreement_sentences(scored, 2) == [s.text for s in answerable(scored)][:2] != []
+    # "2024" is in no document: the premise signal says so, and agreement still compares the answer with the best
+    # sentences instead of with none (which made a right answer's agreement 0 as well).
+    missing = score_sentences(q.replace("?", " in 2024?"), [passage], _SameVector(), 0.5, article)
+    assert answerable(missing) == []
+    assert agreement_sentences(missing, 2) == [s.text for s in missing][:2] and len(missing) >= 2
+    assert agreement_sentences([], 2) == []
 
 
 def test_the_premise_signal_reads_every_retrieved_document_with_the_titles():

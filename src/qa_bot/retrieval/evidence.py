@@ -100,6 +100,13 @@ def answerable(scored: list[ScoredSentence]) -> list[ScoredSentence]:
     return [s for s in scored if not s.missing]
 
 
+def agreement_sentences(scored: list[ScoredSentence], n: int) -> list[str]:
+    """The ``n`` best-matching sentences an answer is compared with (the ``agreement`` signal): among those that can
+    answer; when no retrieved document states every number and name of the question, among all of them (the
+    ``premise`` signal already says so: counted twice, one missing year made a right answer's agreement 0)."""
+    return [s.text for s in (answerable(scored) or scored)][:n]
+
+
 def select_evidence(
     scored: list[ScoredSentence],
     hits: list[SearchHit],

@@ -36,7 +36,7 @@ class Signals:
     retrieval: float  # best cosine similarity of a retrieved passage to the question
     evidence_score: float  # best evidence sentence's relevance score
     # Share of the answer's content words found in the two sentences that best match the question (among those whose
-    # documents state the question's names): an answer taken from elsewhere is more often wrong (no model call).
+    # documents state the question's names, if any do): an answer taken from elsewhere is more often wrong.
     agreement: float = 0.0
     # The model's P(yes) that the cited sentences answer the question; asked without the answer, so an answer that
     # merely sounds right cannot sway it.
