@@ -12,6 +12,8 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
   shows evidence;
 * ``answerable_quote_located``: the quote-only check, with the sentence of the quote's article that states each of the
   question's numbers and names the quote itself lacks (a year in a photo caption, a place in the dateline);
+* ``answerable_null``: the quote-only check with the evidence replaced by "N/A": the model's prior for the question
+  (contextual calibration, Zhao et al. 2021), to be set against the check with the evidence;
 * ``answerable_quote_contains`` / ``answerable_quote_qfirst``: that check asked whether the evidence *contains* the
   answer / with the question before the evidence;
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
@@ -237,6 +239,8 @@ def main() -> None:
                         )
                     )
                     row[f] = bot.evidence_check(q, titled, "local")
+                elif f == "answerable_null":
+                    row[f] = bot.evidence_check(q, "N/A", "local")
                 elif f == "answerable_quote_located":
                     row[f] = bot.evidence_check(q, located(q, quotes, r["citations"], service), "local")
                     row["located_added"] = located(q, quotes, r["citations"], service) != " ".join(quotes)

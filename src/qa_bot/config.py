@@ -177,7 +177,10 @@ class RetrievalSettings(_Group):
         default=0.20,
         ge=-1.0,
         le=0.9,
-        description="Refuse when the best passage's dense cosine similarity is below this.",
+        description=(
+            "Refuse when the best passage's dense cosine similarity is below this"
+            " and no retrieved passage names a name of the question."
+        ),
     )
     # Answer design (each step can be switched off for the ablation in README "Answer quality").
     evidence: Literal["sentences", "passages"] = Field(

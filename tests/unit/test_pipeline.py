@@ -263,3 +263,20 @@ def test_the_hashing_embedder_is_deterministic_and_puts_similar_texts_near():
 def test_the_scripted_model_says_when_its_script_is_used_up(bot, scripted_model):
     with pytest.raises(QABotError, match="no scripted reply left for call 1"):
         run(bot, NATO_Q)
+
+
+def test_a_question_naming_what_a_passage_names_is_in_scope_even_with_a_low_cosine(bot, scripted_model):
+    from dataclasses import replace
+
+    hits = bot.retrieve("Which city did Rob Bauer visit?", 4)
+    low = [replace(h, dense=bot.settings.retrieval.min_relevance - 0.01) for h in hits]
+    assert any("Bauer" in h.chunk.text for h in low)
+    assert bot.relevant("In which city did Rob Bauer's visit take place?", low)  # "Bauer" is in a passage
+    assert not bot.relevant("Who won the 2018 FIFA World Cup?", low)  # names nothing the passages name
+    assert not bot.relevant("What happened in 2022?", low)  # a year alone names nothing
+    assert bot.relevant("What happened in 2022?", [replace(hits[0], dense=0.9)])  # similar enough
+    # and the chain goes on to answer instead of refusing before the model
+    scripted_model.script("Tokyo")
+    bot.retriever.search = lambda query, k: low
+    _, a = run(bot, "In which city did Rob Bauer's visit take place?")
+    assert scripted_model.prompts and a.draft == "Tokyo [1]", a
