@@ -14,6 +14,7 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
   question's numbers and names the quote itself lacks (a year in a photo caption, a place in the dateline);
 * ``answerable_null``: the quote-only check with the evidence replaced by "N/A": the model's prior for the question
   (contextual calibration, Zhao et al. 2021), to be set against the check with the evidence;
+* ``answerable_fewshot``: the quote-only check after two worked examples on an unrelated topic (one yes, one no);
 * ``answerable_quote_contains`` / ``answerable_quote_qfirst``: that check asked whether the evidence *contains* the
   answer / with the question before the evidence;
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
@@ -126,6 +127,21 @@ def located(question: str, quotes: list[str], citations: list[dict], service: QA
                 extra.append(sent)
                 lacking -= found
     return " ".join([*dict.fromkeys(quotes), *extra[:most]])
+
+
+# Two worked examples for the evidence check, on a topic no question set is about.
+FEWSHOT_CHECK = [
+    HumanMessage(
+        "Evidence: The bridge opened to traffic in 1932, after six years of work.\n\n"
+        "Question: When did the bridge open?\n\nDoes the evidence answer the question? Reply yes or no."
+    ),
+    AIMessage("yes"),
+    HumanMessage(
+        "Evidence: The bridge is 500 metres long and carries four lanes of traffic.\n\n"
+        "Question: Who designed the bridge?\n\nDoes the evidence answer the question? Reply yes or no."
+    ),
+    AIMessage("no"),
+]
 
 
 # Other wordings of the shipped quote-only evidence check (prompts.ANSWERS_HUMAN), one change each.
@@ -244,6 +260,9 @@ def main() -> None:
                 elif f == "answerable_quote_located":
                     row[f] = bot.evidence_check(q, located(q, quotes, r["citations"], service), "local")
                     row["located_added"] = located(q, quotes, r["citations"], service) != " ".join(quotes)
+                elif f == "answerable_fewshot":
+                    real = answers_prompt.format_messages(evidence=as_data(" ".join(quotes)), question=defang(q))
+                    row[f] = yes_probability(model, [*FEWSHOT_CHECK, *real])
                 elif f in CHECK_WORDINGS:  # the quote-only check, worded differently
                     msgs = [
                         HumanMessage(CHECK_WORDINGS[f].format(evidence=as_data(" ".join(quotes)), question=defang(q)))
