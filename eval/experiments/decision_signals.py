@@ -258,8 +258,9 @@ def main() -> None:
                 elif f == "answerable_null":
                     row[f] = bot.evidence_check(q, "N/A", "local")
                 elif f == "answerable_quote_located":
-                    row[f] = bot.evidence_check(q, located(q, quotes, r["citations"], service), "local")
-                    row["located_added"] = located(q, quotes, r["citations"], service) != " ".join(quotes)
+                    evidence = located(q, quotes, r["citations"], service)
+                    row[f] = bot.evidence_check(q, evidence, "local")
+                    row["located_added"] = evidence != " ".join(quotes)
                 elif f == "answerable_fewshot":
                     real = answers_prompt.format_messages(evidence=as_data(" ".join(quotes)), question=defang(q))
                     row[f] = yes_probability(model, [*FEWSHOT_CHECK, *real])

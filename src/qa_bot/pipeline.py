@@ -45,7 +45,7 @@ from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
-from qa_bot.text import key_terms, passage_terms
+from qa_bot.text import key_terms
 from qa_bot.verify.abstain import Calibrator, compute_signals
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 from qa_bot.verify.citations import verify
@@ -157,7 +157,7 @@ class Bot:
         if best >= self.settings.retrieval.min_relevance:
             return True
         names = {t for t in key_terms(question) if not t[:1].isdigit()}  # a bare year names nothing
-        return bool(names) and any(names & passage_terms(f"{h.chunk.title}\n{h.chunk.text}") for h in hits)
+        return bool(names & known_terms(hits))  # the passages and their titles
 
     # --- the chain ---------------------------------------------------------------------------------------------
     def run(

@@ -4,6 +4,8 @@ with real models is tests/integration/test_answer.py, test_answer_llm.py and tes
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from fakes import GENERATOR, HashingEmbeddings
@@ -75,8 +77,6 @@ def test_a_cited_answer_streams_the_reply_then_the_verified_answer(bot, scripted
 
 
 def test_every_signal_the_fitted_decision_weighs_is_read_from_the_model(bot, scripted_model):
-    from dataclasses import replace
-
     weights = bot.calibrator.weights | {"self_check": 1.0, "first_token": 1.0}
     bot.calibrator = replace(bot.calibrator, weights=weights)
     scripted_model.script("Rob Bauer")
@@ -266,8 +266,6 @@ def test_the_scripted_model_says_when_its_script_is_used_up(bot, scripted_model)
 
 
 def test_a_question_naming_what_a_passage_names_is_in_scope_even_with_a_low_cosine(bot, scripted_model):
-    from dataclasses import replace
-
     hits = bot.retrieve("Which city did Rob Bauer visit?", 4)
     low = [replace(h, dense=bot.settings.retrieval.min_relevance - 0.01) for h in hits]
     assert any("Bauer" in h.chunk.text for h in low)
