@@ -45,7 +45,7 @@ from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
-from qa_bot.text import key_terms
+from qa_bot.text import content_tokens, key_terms
 from qa_bot.verify.abstain import Calibrator, compute_signals
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 from qa_bot.verify.citations import verify
@@ -143,7 +143,7 @@ class Bot:
         if not 3 <= len(rewritten) <= 3 * len(question) + 200 or not _READS_AS_QUESTION.search(rewritten):
             # The model answered instead of rewriting: the previous question gives the context instead.
             return f"{turns[-1][0]} {question}"
-        return drop_given_answer(question, rewritten)
+        return keep_asked_words(question, drop_given_answer(question, rewritten))
 
     def retrieve(self, query: str, top_k: int | None) -> list[SearchHit]:
         return self.retriever.search(query, top_k or self.settings.retrieval.top_k)
@@ -421,6 +421,16 @@ def drop_given_answer(question: str, rewritten: str) -> str:
         out = pat.sub(lambda m: m.group() if m.group().strip(" ,").lower() in asked else "", out)
     out = re.sub(r"\s+([?.,])", r"\1", " ".join(out.split()))
     return out if len(out) >= 3 else rewritten
+
+
+def keep_asked_words(question: str, rewritten: str) -> str:
+    """``rewritten``, followed by the user's own question when the rewrite dropped words of it: the rewrite resolves
+    the names, the user's words keep what is asked. "In which city did his visit take place?" was rewritten "Where
+    did Rob Bauer meet with Japan's defense minister?" (then answered with a sentence about the palace), "On which day
+    of the week did they meet face to face?" as "When did Fumio Kishida and Stoltenberg meet?"."""
+    if set(content_tokens(question)) <= set(content_tokens(rewritten)):
+        return rewritten
+    return f"{rewritten} {question}"
 
 
 def _plural(n: int, word: str) -> str:

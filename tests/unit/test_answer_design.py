@@ -8,7 +8,7 @@ import json
 import pytest
 
 from qa_bot.generation.prompts import as_data, defang, format_evidence
-from qa_bot.pipeline import drop_given_answer
+from qa_bot.pipeline import drop_given_answer, keep_asked_words
 from qa_bot.retrieval.evidence import (
     ScoredSentence,
     agreement_sentences,
@@ -269,6 +269,22 @@ def test_signals_see_wrong_type_and_missing_question_terms():
 )
 def test_a_rewrite_never_answers_the_follow_up_itself(question, rewrite, expected):
     assert drop_given_answer(question, rewrite) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "rewrite", "kept"),
+    [
+        # names resolved, every word of the user's kept (a plural, a stem): the rewrite alone
+        ("In which country did he join that meeting?", "In which country did Koji Yamazaki join the meeting?", True),
+        ("In which waters?", "What waters did Stoltenberg and Kishida agree to hold?", True),
+        ("How many jets were involved in them?", "How many Japanese jets were involved in the joint drills?", True),
+        # the user's constraint lost ("city", "day of the week"): the user's question follows the rewrite
+        ("In which city did his visit take place?", "Where did Rob Bauer meet with Japan's defense minister?", False),
+        ("On which day of the week did they meet?", "When did Fumio Kishida and Stoltenberg meet?", False),
+    ],
+)
+def test_a_rewrite_keeps_what_the_user_asked(question, rewrite, kept):
+    assert keep_asked_words(question, rewrite) == (rewrite if kept else f"{rewrite} {question}")
 
 
 @pytest.mark.parametrize(

@@ -209,6 +209,15 @@ def test_a_rewrite_that_answers_instead_falls_back_to_the_previous_question(bot,
     assert f"Question: {HISTORY[0][0]} {FOLLOW_UP}" in scripted_model.prompt_texts()[1]
 
 
+def test_a_rewrite_that_drops_the_users_words_is_followed_by_the_users_question(bot, scripted_model):
+    # "Where" for "Which city": the rewrite resolved "he" but asks something broader than the user did
+    scripted_model.script("Where did Rob Bauer go?", "Tokyo")
+    _, a = run(bot, FOLLOW_UP, history=HISTORY)
+    assert a.standalone_question == f"Where did Rob Bauer go? {FOLLOW_UP}"
+    assert f"Question: Where did Rob Bauer go? {FOLLOW_UP}" in scripted_model.prompt_texts()[1]
+    assert a.text == "Tokyo [1]"
+
+
 # --- planted orders ---------------------------------------------------------------------------------------------------
 def test_a_passage_with_planted_orders_reaches_the_model_as_data_only(bot, scripted_model, fake_store):
     scripted_model.script(REVIEW_Q, "2023")
