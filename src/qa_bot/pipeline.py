@@ -45,7 +45,7 @@ from qa_bot.retrieval.hybrid import Retriever
 from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
-from qa_bot.text import content_tokens, key_terms
+from qa_bot.text import content_tokens, content_words, key_terms, norm_token
 from qa_bot.verify.abstain import Calibrator, compute_signals
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 from qa_bot.verify.citations import verify
@@ -64,7 +64,7 @@ _READS_AS_QUESTION = re.compile(
     re.I,
 )
 _FOLLOW_UP = re.compile(
-    r"\b(he|she|it|they|them|his|her|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I
+    r"\b(he|she|it|they|them|his|her|hers|its|their|theirs|this|that|these|those|there|then|the same|him)\b", re.I
 )
 
 
@@ -428,7 +428,8 @@ def keep_asked_words(question: str, rewritten: str) -> str:
     the names, the user's words keep what is asked. "In which city did his visit take place?" was rewritten "Where
     did Rob Bauer meet with Japan's defense minister?" (then answered with a sentence about the palace), "On which day
     of the week did they meet face to face?" as "When did Fumio Kishida and Stoltenberg meet?"."""
-    if set(content_tokens(question)) <= set(content_tokens(rewritten)):
+    asked = {norm_token(w) for w in content_words(question) if not _FOLLOW_UP.fullmatch(w)}  # "him" is resolved
+    if asked <= set(content_tokens(rewritten)):
         return rewritten
     return f"{rewritten} {question}"
 

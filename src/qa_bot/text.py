@@ -83,6 +83,9 @@ _ABBREV = re.compile(
 _SENT_END = re.compile(r"[.!?。]+[\"'”’)\]]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+|$)|\n+")
 
 
+_MONTH_MAY = re.compile(r"\bMay\b")
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("’", "'"))
 
@@ -94,8 +97,10 @@ def norm_token(w: str, demonyms: bool = True) -> str:
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-cased words, stopwords removed."""
-    return [w for w in words(text) if (w not in STOPWORDS and len(w) > 1) or w.isdigit()]
+    """Lower-cased words, stopwords removed; the month "May", written capitalised, is kept (the answer "May" to "In
+    which month ...?" was a stopword, so nothing in it could be attributed)."""
+    month = _MONTH_MAY.search(text) is not None
+    return [w for w in words(text) if (w not in STOPWORDS and len(w) > 1) or w.isdigit() or (month and w == "may")]
 
 
 def added_words(question: str, text: str) -> list[str]:
@@ -124,7 +129,7 @@ def key_terms(text: str) -> set[str]:
         before = text[:start].rstrip()
         sentence_start = not before or before[-1] in '.!?:"“\n]'
         word = m.group().lower().removesuffix("’s").removesuffix("'s")
-        if not sentence_start and word not in STOPWORDS:
+        if not sentence_start and (word not in STOPWORDS or word == "may"):  # the month
             terms.add(norm_token(word))
     return terms
 

@@ -278,6 +278,7 @@ def test_a_rewrite_never_answers_the_follow_up_itself(question, rewrite, expecte
         ("In which country did he join that meeting?", "In which country did Koji Yamazaki join the meeting?", True),
         ("In which waters?", "What waters did Stoltenberg and Kishida agree to hold?", True),
         ("How many jets were involved in them?", "How many Japanese jets were involved in the joint drills?", True),
+        ("What would attending it make him?", "What would attending the summit make Fumio Kishida?", True),
         # the user's constraint lost ("city", "day of the week"): the user's question follows the rewrite
         ("In which city did his visit take place?", "Where did Rob Bauer meet with Japan's defense minister?", False),
         ("On which day of the week did they meet?", "When did Fumio Kishida and Stoltenberg meet?", False),

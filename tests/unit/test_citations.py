@@ -126,3 +126,13 @@ def test_an_answer_about_several_documents_cites_each_document_that_supports_it(
     assert [c.chunk_id.rsplit(":", 1)[-1] for c in v.citations] == ["00000", "00001"]
     # asked about one document, one citation
     assert verify("Fumio Kishida", hits, question=q).text == "Fumio Kishida [1]"
+
+
+def test_the_month_may_is_an_answer_not_a_stopword():
+    hits = [_hit("In May, Japanese Military Chief of Staff Koji Yamazaki joined a meeting of NATO counterparts.")]
+    v = verify("May", hits, question="In which month did Koji Yamazaki attend the meeting?")
+    assert v.text == "May [1]" and v.citations[0].quote.startswith("In May")
+    # the modal verb is still a stopword: nothing in "It may" is attributable
+    assert verify("It may.", hits).supported_sentences == 0
+    # and a month the passage does not give is not supported
+    assert not is_supported("June", hits[0].chunk.text, "In which month did Koji Yamazaki attend the meeting?")
