@@ -15,6 +15,9 @@ hits; checked against the recorded chunk ids) and each candidate is read from th
 * ``answerable_null``: the quote-only check with the evidence replaced by "N/A": the model's prior for the question
   (contextual calibration, Zhao et al. 2021), to be set against the check with the evidence;
 * ``answerable_fewshot``: the quote-only check after two worked examples on an unrelated topic (one yes, one no);
+* ``answerable_quote_relaxed``: the quote-only check asked without the question's numbers (years, counts) that the
+  quotes lack but their documents state elsewhere ("... in May 2022?" over "In May, ... Koji Yamazaki joined ...",
+  the year in a photo caption); the question as asked when nothing is dropped;
 * ``answerable_quote_contains`` / ``answerable_quote_qfirst``: that check asked whether the evidence *contains* the
   answer / with the question before the evidence;
 * ``answerable_evidence``: the same question over the whole evidence the answer prompt gave the model;
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import time
 from pathlib import Path
@@ -127,6 +131,16 @@ def located(question: str, quotes: list[str], citations: list[dict], service: QA
                 extra.append(sent)
                 lacking -= found
     return " ".join([*dict.fromkeys(quotes), *extra[:most]])
+
+
+def relaxed(question: str, quotes: list[str], vouched: frozenset[str]) -> str:
+    """``question`` without the numbers the quotes lack and ``vouched`` (the cited documents' terms) holds."""
+    quoted = set().union(*(passage_terms(q) for q in quotes)) if quotes else set()
+    drop = {t for t in key_terms(question) if t[:1].isdigit() and t not in quoted and t in vouched}
+    out = re.sub(
+        r"\b\d[\d,.]*\b", lambda m: "" if m.group().rstrip(".,").replace(",", "") in drop else m.group(), question
+    )
+    return re.sub(r"\s+([?.,])", r"\1", " ".join(out.split()))
 
 
 # Two worked examples for the evidence check, on a topic no question set is about.
@@ -261,6 +275,12 @@ def main() -> None:
                     evidence = located(q, quotes, r["citations"], service)
                     row[f] = bot.evidence_check(q, evidence, "local")
                     row["located_added"] = evidence != " ".join(quotes)
+                elif f == "answerable_quote_relaxed":
+                    docs = bot.document_terms(hits)
+                    vouched = frozenset().union(*(docs.get(c["doc_id"], frozenset()) for c in r["citations"]))
+                    rq = relaxed(q, quotes, vouched)
+                    row["relaxed_question"] = rq if rq != q else ""
+                    row[f] = bot.evidence_check(rq, " ".join(quotes), "local") if rq != q else row["answerable_quote"]
                 elif f == "answerable_fewshot":
                     real = answers_prompt.format_messages(evidence=as_data(" ".join(quotes)), question=defang(q))
                     row[f] = yes_probability(model, [*FEWSHOT_CHECK, *real])
