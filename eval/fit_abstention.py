@@ -36,6 +36,8 @@ def signals_of(r: dict) -> dict[str, float]:
     sig = dict(r.get("signals") or {})
     if sig:
         sig["type_match"] = answer_type_match(r["standalone_question"] or r["question"], r["draft"])
+        for name in Signals.names():
+            sig.setdefault(name, 0.5)  # recorded before the signal existed: not computed, as the chain then records it
     return sig
 
 

@@ -62,6 +62,7 @@ def recompute(results: Path, settings: Settings, out: Path, docs: Path | None = 
                 best_sentences=agreement_sentences(scored, settings.verification.agreement_sentences),
                 evidence_answers=old["evidence_answers"],
                 first_token=old["first_token"],
+                consistency=old.setdefault("consistency", 0.5),  # runs before the signal: not computed
             )
             for name, value in vars(new).items():
                 if name in RECOMPUTED:

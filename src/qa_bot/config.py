@@ -304,6 +304,18 @@ class VerificationSettings(_Group):
             "does the cited text answer the question."
         ),
     )
+    consistency_samples: int = Field(
+        default=4,
+        ge=0,
+        le=20,
+        description=(
+            "Answers sampled from the answer prompt for the abstention signal `consistency` (how often they say what "
+            "the answer says); 0 skips them."
+        ),
+    )
+    consistency_temperature: float = Field(
+        default=0.8, gt=0.0, le=2.0, description="Sampling temperature of those answers."
+    )
 
 
 class UISettings(_Group):

@@ -46,7 +46,7 @@ from qa_bot.schema import Answer, QABotError, SearchHit, Stage
 from qa_bot.stages import Embedder, Generator, GeneratorFactory
 from qa_bot.stages import Retriever as RetrieverStage
 from qa_bot.text import content_tokens, content_words, key_terms, norm_token
-from qa_bot.verify.abstain import Calibrator, compute_signals
+from qa_bot.verify.abstain import Calibrator, compute_signals, consistency_of
 from qa_bot.verify.answer_types import asks_across_documents, echoes_question
 from qa_bot.verify.citations import verify
 
@@ -195,6 +195,7 @@ class Bot:
             t = time.perf_counter()
             raw = ""
             first_token = 0.5
+            samples: list[str] = []
             scored: list[ScoredSentence] = []
             documents: dict[str, frozenset[str]] = {}
             if not hits or not self.relevant(ans.standalone_question, hits):
@@ -249,12 +250,21 @@ class Bot:
 
                         # Read now, while the answer prompt is still in the local model's cache (one token to redo).
                         first_token = first_token_probability(self.model(gen), messages, raw)
+                    if raw.strip() and not is_refusal(raw) and self.uses_signal("consistency"):
+                        from qa_bot.generation.models import sample_replies
+
+                        # Right after the draft: the local model still holds the prompt, each sample costs its tokens.
+                        v, t_samples = self.settings.verification, time.perf_counter()
+                        samples = sample_replies(
+                            self.model(gen), messages, v.consistency_samples, v.consistency_temperature
+                        )
+                        ans.timings["consistency"] = _lap(t_samples)  # within "generate"
             ans.timings["generate"] = _lap(t)
 
             t = time.perf_counter()
             if stages:
                 yield Stage("verify", "Checking the citations against the passages")
-            self.decide(ans, raw, hits, scored, gen, first_token, documents)
+            self.decide(ans, raw, hits, scored, gen, first_token, documents, samples)
             ans.timings["verify"] = _lap(t)
         except QABotError:
             raise
@@ -305,6 +315,8 @@ class Bot:
         skipped (``QA_BOT_SELF_CHECK=false`` skips the yes/no checks)."""
         if name in ("self_check", "evidence_answers") and not self.settings.verification.self_check:
             return False
+        if name == "consistency" and not self.settings.verification.consistency_samples:
+            return False
         return self.settings.generation.answer_prompt != "legacy" and self.calibrator.weights.get(name, 0.0) != 0.0
 
     def decide(
@@ -316,9 +328,11 @@ class Bot:
         gen: str,
         first_token: float = 0.5,
         documents: Mapping[str, frozenset[str]] | None = None,
+        samples: Sequence[str] = (),
     ) -> None:
         """Attribute the raw answer to the retrieved passages, then answer or abstain (``documents``: the terms of
-        the hits' whole documents, by id, where the question's names and numbers are looked for)."""
+        the hits' whole documents, by id, where the question's names and numbers are looked for; ``samples``: answers
+        sampled from the answer prompt, for the ``consistency`` signal)."""
         if is_refusal(raw):
             ans.text, ans.refused = REFUSAL_TEXT, True
             return
@@ -365,6 +379,7 @@ class Bot:
             best_sentences=agreement_sentences(scored, self.settings.verification.agreement_sentences),
             evidence_answers=p_answers,
             first_token=first_token,
+            consistency=consistency_of(ans.text, samples),
         )
         ans.signals = asdict(signals)
         ans.draft = ans.text

@@ -20,8 +20,9 @@ def assert_valid(a: Answer, settings) -> None:
     """Whatever a weak model says, the Answer the user gets is well-formed and its citations are true."""
     store = Store(settings, embedder_id(settings)).open_for_read()
     assert a.text.strip()
-    # "reread": a weak model's draft that only repeated the question was read once more
-    assert TIMED <= set(a.timings) <= TIMED | {"reread"}
+    # "reread": a weak model's draft that only repeated the question was read once more; "consistency": answers
+    # sampled for the decision (none after a refusal)
+    assert TIMED <= set(a.timings) <= TIMED | {"reread", "consistency"}
     if a.refused:
         assert a.citations == [] and a.text == "The documents don't say."
     for c in a.citations:

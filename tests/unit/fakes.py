@@ -37,7 +37,9 @@ class ScriptedChatModel(BaseChatModel):
     ``prompts`` records the messages of every call, ``checks`` those of every yes/no self-check (answered with
     ``p_yes``, as the local model reads P(yes) from its logits). A streamed reply arrives in pieces of at most
     ``chunk_chars`` characters, so a consumer sees several deltas, as from a real model. ``p_first`` is the probability
-    it reports for the first token of a reply it gave."""
+    it reports for the first token of a reply it gave. Sampled replies (the ``consistency`` signal) are ``samples``
+    when a test sets them, else the last reply repeated (a model sure of its answer); ``sampled`` records those calls.
+    """
 
     replies: list[str] = Field(default_factory=list)
     p_yes: float = 0.97
@@ -45,6 +47,9 @@ class ScriptedChatModel(BaseChatModel):
     chunk_chars: int = 6
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
     checks: list[list[BaseMessage]] = Field(default_factory=list)
+    samples: list[str] | None = None
+    sampled: list[list[BaseMessage]] = Field(default_factory=list)
+    given: list[str] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -63,7 +68,8 @@ class ScriptedChatModel(BaseChatModel):
         self.prompts.append(list(messages))
         if not self.replies:
             raise ScriptExhausted(f"no scripted reply left for call {len(self.prompts)}: {messages[-1].content!r}")
-        return self.replies.pop(0)
+        self.given.append(self.replies.pop(0))
+        return self.given[-1]
 
     def _generate(
         self,
@@ -94,6 +100,11 @@ class ScriptedChatModel(BaseChatModel):
     def first_token_probability(self, messages: list[BaseMessage], reply: str) -> float:
         """How sure the model was of its reply's first token (qa_bot.generation.models.ReadsProbabilities)."""
         return self.p_first
+
+    def sample(self, messages: list[BaseMessage], n: int, temperature: float, max_tokens: int) -> list[str]:
+        """Sampled replies (qa_bot.generation.models.SamplesReplies)."""
+        self.sampled.append(list(messages))
+        return list(self.samples) if self.samples is not None else self.given[-1:] * n
 
 
 # Words that say nothing about a text's subject: left out, so that similarity comes from the words that do.

@@ -60,10 +60,12 @@ def test_a_cited_answer_streams_the_reply_then_the_verified_answer(bot, scripted
     assert a.text == "Rob Bauer [1]"
     assert [c.doc_id for c in a.citations] == [AP_DOC] and "Rob Bauer" in a.citations[0].quote
     assert_citations_exact(a, fake_store)
-    assert set(a.timings) == {"condense", "retrieve", "generate", "verify"}
+    assert set(a.timings) == {"condense", "retrieve", "generate", "consistency", "verify"}
 
     # one answer call (no history, nothing to rewrite): the question and the evidence that holds the answer
     (prompt,) = scripted_model.prompt_texts()
+    # answers sampled from that same prompt, for the consistency signal (here all say "Rob Bauer")
+    assert scripted_model.sampled == scripted_model.prompts and a.signals["consistency"] == 1.0
     assert f"Question: {NATO_Q}" in prompt and "NATO Military Committee chief Rob Bauer" in prompt
     # one yes/no check, a signal of the calibrated decision: does the cited text (the quote with its neighbour
     # sentences) answer the question? Asked without the answer, so an answer that sounds right cannot sway it.
@@ -92,6 +94,22 @@ def test_every_signal_the_fitted_decision_weighs_is_read_from_the_model(bot, scr
     scripted_model.script("Rob Bauer")
     _, a = run(bot, NATO_Q)
     assert scripted_model.checks == [] and a.signals["evidence_answers"] == 0.5  # no model call for nothing
+
+
+def test_sampled_answers_that_say_something_else_lower_the_confidence(bot, scripted_model, fake_store):
+    scripted_model.script("Rob Bauer")
+    _, sure = run(bot, NATO_Q)
+    scripted_model.samples = ["Rob Bauer", "Nobuo Kishi", "Jens Stoltenberg", "Bauer"]
+    scripted_model.script("Rob Bauer")
+    _, unsure = run(bot, NATO_Q)
+    assert unsure.signals["consistency"] == pytest.approx((1 + 0 + 0 + 2 / 3) / 4)  # F1 of each with the answer
+    assert unsure.confidence < sure.confidence and unsure.text == sure.text
+
+    bot.settings = fake_store.with_values(consistency_samples=0)  # switched off: no sampling, no information
+    scripted_model.sampled.clear()
+    scripted_model.script("Rob Bauer")
+    _, a = run(bot, NATO_Q)
+    assert scripted_model.sampled == [] and a.signals["consistency"] == 0.5 and "consistency" not in a.timings
 
 
 def test_the_public_api_answers_with_a_registered_generator(fake_store, scripted_model):

@@ -222,6 +222,23 @@ class LocalChatModel(BaseChatModel):
             generation_info={"finish_reason": finish},
         )
 
+    def sample(self, messages: list[BaseMessage], n: int, temperature: float, max_tokens: int) -> list[str]:
+        """``n`` replies sampled at ``temperature`` (seeds 1..n, so the same prompt gives the same samples). Asked right
+        after the greedy reply to the same prompt, llama.cpp keeps the prompt's evaluated prefix: each sample costs
+        only its own tokens."""
+        llm, lock = self.llama()
+        out = []
+        try:
+            with lock:
+                for seed in range(1, n + 1):
+                    resp = llm.create_chat_completion(
+                        messages=_to_llama_messages(messages), temperature=temperature, seed=seed, max_tokens=max_tokens
+                    )
+                    out.append(resp["choices"][0]["message"].get("content") or "")
+        except Exception as e:
+            raise _llama_error(e, self.model_path) from e
+        return out
+
     def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
         """P(yes) / (P(yes) + P(no)) for the first token of the reply, read from the logits of one forward pass.
 
@@ -310,6 +327,26 @@ class ReadsProbabilities(Protocol):
     def yes_probability(self, messages: list[BaseMessage], reuse_cache: bool = False) -> float: ...
 
     def first_token_probability(self, messages: list[BaseMessage], reply: str) -> float: ...
+
+
+@runtime_checkable
+class SamplesReplies(Protocol):
+    """A chat model with its own way to sample several replies to one prompt (the local model reuses its KV cache)."""
+
+    def sample(self, messages: list[BaseMessage], n: int, temperature: float, max_tokens: int) -> list[str]: ...
+
+
+def sample_replies(
+    model: Generator, messages: list[BaseMessage], n: int, temperature: float, max_tokens: int = 48
+) -> list[str]:
+    """``n`` replies to ``messages`` sampled at ``temperature``, seeds 1..n: the model's own way (``SamplesReplies``),
+    else one request each (an OpenAI-compatible server)."""
+    if isinstance(model, SamplesReplies):
+        return model.sample(messages, n, temperature, max_tokens)
+    return [
+        str(model.bind(temperature=temperature, seed=seed, max_tokens=max_tokens).invoke(messages).content)
+        for seed in range(1, n + 1)
+    ]
 
 
 def yes_probability(model: Generator, messages: list[BaseMessage], reuse_cache: bool = False) -> float:

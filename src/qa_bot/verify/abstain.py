@@ -43,6 +43,9 @@ class Signals:
     evidence_answers: float = 0.0
     # The probability of the answer's first token under the answer prompt: how sure the model was of how to begin.
     first_token: float = 0.0
+    # How far answers sampled from the same prompt say the same thing (mean word-overlap F1 with the answer): a model
+    # sure of its reading repeats it; one that guessed says something else each time (self-consistency).
+    consistency: float = 0.0
 
     def vector(self) -> list[float]:
         return [float(v) for v in asdict(self).values()]
@@ -65,6 +68,7 @@ def compute_signals(
     best_sentences: Sequence[str] = (),
     evidence_answers: float = 0.0,
     first_token: float = 0.0,
+    consistency: float = 0.0,
 ) -> Signals:
     type_match = answer_type_match(question, answer_text)
     q_tokens = set(content_tokens(question)) - QUESTION_FORM
@@ -82,7 +86,20 @@ def compute_signals(
         agreement=agreement(answer_text, best_sentences),
         evidence_answers=_unit(evidence_answers),
         first_token=_unit(first_token),
+        consistency=_unit(consistency),
     )
+
+
+def consistency_of(answer_text: str, samples: Sequence[str]) -> float:
+    """Mean SQuAD F1 of the ``samples`` against the answer (0.5 without samples: no information). Measured on the dev
+    drafts (``eval/experiments/sample_agreement.py``) it ranks them better than counting samples that contain the
+    answer, out of sample."""
+    from qa_bot.evaluation.squad import f1
+
+    answer = strip_markers(answer_text).strip()
+    if not samples or not answer:
+        return 0.5
+    return sum(f1(answer, s) for s in samples) / len(samples)
 
 
 def agreement(answer_text: str, best_sentences: Sequence[str]) -> float:
