@@ -346,3 +346,19 @@ def test_a_question_about_several_documents_is_recognised(question, across):
 )
 def test_an_answer_that_only_repeats_the_question_is_recognised(question, answer, echo):
     assert echoes_question(question, answer) is echo
+
+
+def test_consistency_is_the_mean_overlap_of_sampled_answers_with_the_answer():
+    from langchain_core.language_models import FakeListChatModel
+    from langchain_core.messages import HumanMessage
+
+    from qa_bot.generation.models import sample_replies
+    from qa_bot.verify.abstain import consistency_of
+
+    assert consistency_of("Four [1]", ["Four", "four", "Four", "Four"]) == 1.0
+    assert consistency_of("Four [1]", ["Two", "2", "Two", "Two"]) == 0.0
+    assert consistency_of("Koji Yamazaki [1]", ["Yamazaki", "Koji Yamazaki"]) == pytest.approx((2 / 3 + 1) / 2)
+    assert consistency_of("Four [1]", []) == 0.5  # not sampled: no information
+    # a model without its own sampler (an OpenAI-compatible server) is asked once per sample
+    server = FakeListChatModel(responses=["Four", "Two", "Four"])
+    assert sample_replies(server, [HumanMessage("How many?")], 3, 0.8) == ["Four", "Two", "Four"]

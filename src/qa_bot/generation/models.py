@@ -340,13 +340,11 @@ def sample_replies(
     model: Generator, messages: list[BaseMessage], n: int, temperature: float, max_tokens: int = 48
 ) -> list[str]:
     """``n`` replies to ``messages`` sampled at ``temperature``, seeds 1..n: the model's own way (``SamplesReplies``),
-    else one request each (an OpenAI-compatible server)."""
+    else one request each (an OpenAI-compatible server; under the model's own token limit, since the field a limit
+    is sent in differs between servers: see ``openai_chat_model``)."""
     if isinstance(model, SamplesReplies):
         return model.sample(messages, n, temperature, max_tokens)
-    return [
-        str(model.bind(temperature=temperature, seed=seed, max_tokens=max_tokens).invoke(messages).content)
-        for seed in range(1, n + 1)
-    ]
+    return [str(model.bind(temperature=temperature, seed=seed).invoke(messages).content) for seed in range(1, n + 1)]
 
 
 def yes_probability(model: Generator, messages: list[BaseMessage], reuse_cache: bool = False) -> float:
