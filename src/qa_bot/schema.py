@@ -90,6 +90,13 @@ class Answer:
         d["hits"] = [h.to_dict() for h in self.hits]
         return d
 
+    def timing_items(self) -> list[tuple[str, float]]:
+        """The timings in the chain's order; the parts timed within "generate" (reread, consistency) after it."""
+        order = ["condense", "retrieve", "generate", "verify"]
+        within = [k for k in self.timings if k not in order]
+        keys = [k for k in order[:3] if k in self.timings] + within + [k for k in order[3:] if k in self.timings]
+        return [(k, self.timings[k]) for k in keys]
+
 
 @dataclass
 class FileIssue:

@@ -140,3 +140,11 @@ def test_a_rater_has_one_rating_per_answer(tmp_path):
     assert {(e["rating"], e["comment"]) for e in log.entries()} == {("dislike", ""), ("like", "")}
     log.add(None, rec, rater="browser-a")  # the thumb clicked off again
     assert log.counts() == (1, 0)
+
+
+def test_timings_are_listed_in_the_chains_order_with_the_parts_of_generate_after_it():
+    from qa_bot.schema import Answer
+
+    a = Answer("q", "t", timings={"condense": 0.0, "retrieve": 0.1, "consistency": 0.8, "generate": 3.0, "verify": 0.5})
+    assert [k for k, _ in a.timing_items()] == ["condense", "retrieve", "generate", "consistency", "verify"]
+    assert dict(a.timing_items()) == a.timings

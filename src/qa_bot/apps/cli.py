@@ -223,9 +223,7 @@ def _ask(service, args: argparse.Namespace) -> int:
             print_answer(final)
             if args.timings:
                 console.print(
-                    f"[dim]{final.generator}: "
-                    + ", ".join(f"{k} {v:.2f}s" for k, v in final.timings.items())
-                    + "[/dim]"
+                    f"[dim]{final.generator}: " + ", ".join(f"{k} {v:.2f}s" for k, v in final.timing_items()) + "[/dim]"
                 )
         history.append((q, final.text))
 

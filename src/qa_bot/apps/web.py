@@ -157,9 +157,7 @@ def render_answer(a: Answer) -> str:
 
 
 def render_how(a: Answer, total: float) -> str:
-    order = ["condense", "retrieve", "generate", "verify"]
-    stages = [k for k in order if k in a.timings] + [k for k in a.timings if k not in order]
-    timings = " · ".join(f"{k} {a.timings[k]:.3f} s" for k in stages)
+    timings = " · ".join(f"{k} {v:.3f} s" for k, v in a.timing_items())
     rows = [
         ("Question", a.question),
         ("Searched for (standalone question)", a.standalone_question or a.question),
