@@ -92,10 +92,10 @@ class Answer:
 
     def timing_items(self) -> list[tuple[str, float]]:
         """The timings in the chain's order; the parts timed within "generate" (reread, consistency) after it."""
-        order = ["condense", "retrieve", "generate", "verify"]
-        within = [k for k in self.timings if k not in order]
-        keys = [k for k in order[:3] if k in self.timings] + within + [k for k in order[3:] if k in self.timings]
-        return [(k, self.timings[k]) for k in keys]
+        stages = ("condense", "retrieve", "generate", "verify")
+        within = [k for k in self.timings if k not in stages]
+        order = ["condense", "retrieve", "generate", *within, "verify"]
+        return [(k, self.timings[k]) for k in order if k in self.timings]
 
 
 @dataclass

@@ -227,12 +227,13 @@ class LocalChatModel(BaseChatModel):
         after the greedy reply to the same prompt, llama.cpp keeps the prompt's evaluated prefix: each sample costs
         only its own tokens."""
         llm, lock = self.llama()
+        chat = _to_llama_messages(messages)
         out = []
         try:
             with lock:
                 for seed in range(1, n + 1):
                     resp = llm.create_chat_completion(
-                        messages=_to_llama_messages(messages), temperature=temperature, seed=seed, max_tokens=max_tokens
+                        messages=chat, temperature=temperature, seed=seed, max_tokens=max_tokens
                     )
                     out.append(resp["choices"][0]["message"].get("content") or "")
         except Exception as e:

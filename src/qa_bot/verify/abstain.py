@@ -91,9 +91,9 @@ def compute_signals(
 
 
 def consistency_of(answer_text: str, samples: Sequence[str]) -> float:
-    """Mean SQuAD F1 of the ``samples`` against the answer (0.5 without samples: no information). Measured on the dev
-    drafts (``eval/experiments/sample_agreement.py``) it ranks them better than counting samples that contain the
-    answer, out of sample."""
+    """Mean SQuAD F1 of the ``samples`` against the answer (0.5 without samples: no information). On the fresh dev
+    drafts (``eval/experiments/sample_agreement.py``, out of sample) the decision fitted with it gets more of them right
+    than one fitted with the share of samples that contain the answer (0.762 vs 0.742)."""
     from qa_bot.evaluation.squad import f1
 
     answer = strip_markers(answer_text).strip()
